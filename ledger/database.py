@@ -1,0 +1,50 @@
+"""Database engines for the log store: SQLite (embedded) and PostgreSQL.
+
+SQLite runs in WAL mode with ``synchronous=FULL``, so a committed transaction survives a
+crash or power loss, and every write transaction starts with ``BEGIN IMMEDIATE`` so that
+concurrent writers queue instead of failing half-way. PostgreSQL keeps its defaults
+(``synchronous_commit=on``); writers serialise on the log head row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+
+def create_engine(url: str, *, schema: str | None = None, **kwargs: Any) -> Engine:
+    """Return an engine for ``url`` set up for durable, serialised log writes.
+
+    ``schema`` selects a PostgreSQL schema (tests use one per test).
+    """
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False}, **kwargs)
+        sa.event.listen(engine, "connect", _sqlite_on_connect)
+        sa.event.listen(engine, "begin", _sqlite_begin_immediate)
+        return engine
+    connect_args: dict[str, Any] = {}
+    if schema:
+        connect_args["options"] = f"-csearch_path={schema}"
+    return sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True, **kwargs)
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not pysqlite, decide when transactions begin (see _sqlite_begin_immediate).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # durability: fsync the WAL on every commit
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin_immediate(connection: sa.Connection) -> None:
+    # Take the write lock at BEGIN: two writers can then never both read the same head.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,59 @@
+"""Log entries: an accepted DSSE envelope plus the sequencer's metadata.
+
+An entry is the RFC 8785 canonical JSON of ``{"envelope": {...}, "logged_at": "<RFC 3339>"}``
+and at most 65,535 bytes, so that it fits an entry bundle's uint16 length prefix
+(C2SP tlog-tiles § "Log entries"). Documents are referenced by digest, never inlined.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ledger import canonical
+from ledger.dsse import Envelope
+from ledger.errors import CanonicalJSONError, EntryError, EnvelopeError
+from ledger.tiles import MAX_ENTRY_SIZE
+
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+
+
+def format_time(moment: datetime) -> str:
+    """Return ``moment`` as RFC 3339 UTC with microseconds, the form entries carry."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One entry of the log: the envelope as accepted and when the sequencer logged it."""
+
+    envelope: Envelope
+    logged_at: str
+
+    def encode(self) -> bytes:
+        """Return the entry's canonical bytes; raise :class:`EntryError` if over 65,535 bytes."""
+        data = canonical.encode({"envelope": self.envelope.to_json(), "logged_at": self.logged_at})
+        if len(data) > MAX_ENTRY_SIZE:
+            raise EntryError(f"entry is {len(data)} bytes; the limit is {MAX_ENTRY_SIZE}")
+        return data
+
+    @classmethod
+    def decode(cls, data: bytes) -> LogEntry:
+        """Parse an entry; raise :class:`EntryError` saying what is wrong with it."""
+        if len(data) > MAX_ENTRY_SIZE:
+            raise EntryError(f"entry is {len(data)} bytes; the limit is {MAX_ENTRY_SIZE}")
+        try:
+            value = canonical.decode(data)
+        except CanonicalJSONError as exc:
+            raise EntryError(f"entry is not canonical JSON: {exc}") from exc
+        if not isinstance(value, dict) or set(value) != {"envelope", "logged_at"}:
+            raise EntryError("entry must be an object with exactly envelope and logged_at")
+        logged_at = value["logged_at"]
+        if not isinstance(logged_at, str) or not _TIMESTAMP.fullmatch(logged_at):
+            raise EntryError("entry logged_at must be an RFC 3339 UTC time with microseconds")
+        try:
+            envelope = Envelope.from_json(value["envelope"])
+        except EnvelopeError as exc:
+            raise EntryError(f"entry envelope: {exc}") from exc
+        return cls(envelope, logged_at)
