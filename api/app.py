@@ -1,0 +1,31 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import log_routes, problems
+from registry.node import Node
+
+
+def create_app(node: Node) -> FastAPI:
+    """Return the registry's HTTP application serving ``node``."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        node.close()
+
+    app = FastAPI(
+        title="Carbon removal registry",
+        description="A verifiable registry for carbon removal credits on a C2SP transparency log.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.node = node
+    problems.install(app)
+    app.include_router(log_routes.router)
+    return app

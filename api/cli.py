@@ -1,0 +1,183 @@
+"""The ``registry`` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ledger.audit import AuditError, audit_log
+from ledger.errors import LedgerError
+from ledger.keys import ALG_COSIGNATURE_V1, ALG_ED25519, SignerKey, VerifierKey
+from ledger.receipt import verify_receipt
+from registry.datadir import DEFAULT_ORIGIN, DataDir, DataDirError, write_secret
+from registry.demo import build_demo
+from registry.node import open_node
+
+app = typer.Typer(help="A verifiable registry for carbon removal credits.", no_args_is_help=True)
+console = Console(stderr=True)
+
+DataDirOption = Annotated[Path, typer.Option("--data-dir", help="The registry's data directory.")]
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--database-url", envvar="REGISTRY_DATABASE_URL", help="Use this database instead of DIR/registry.db."),
+]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+@app.command()
+def keygen(
+    name: Annotated[str, typer.Option(help="Key name (for a log: its origin).")],
+    out: Annotated[Path, typer.Option(help="Where to write the private key (mode 0600).")],
+    cosigner: Annotated[bool, typer.Option(help="A witness cosigning key (tlog-cosignature/v1).")] = False,
+) -> None:
+    """Generate an Ed25519 key; write the private key to OUT and print the verifier key."""
+    try:
+        key = SignerKey.generate(name, ALG_COSIGNATURE_V1 if cosigner else ALG_ED25519)
+        write_secret(out, key.text() + "\n")
+    except FileExistsError:
+        raise _fail(f"{out} already exists: refusing to overwrite a key") from None
+    except LedgerError as exc:
+        raise _fail(str(exc)) from None
+    print(key.verifier.text())
+
+
+@app.command()
+def demo(
+    data_dir: DataDirOption,
+    entries: Annotated[int, typer.Option(min=1, help="How many sample statements to log.")] = 300,
+    origin: Annotated[str, typer.Option(help="The log's origin (checkpoint first line).")] = DEFAULT_ORIGIN,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Build a demo registry in DATA_DIR."""
+    try:
+        with _progress() as progress:
+            task = progress.add_task("logging demo statements", total=entries)
+            node = build_demo(
+                data_dir,
+                entries=entries,
+                origin=origin,
+                database_url=database_url,
+                progress=lambda done: progress.update(task, completed=done),
+            )
+    except (DataDirError, LedgerError) as exc:
+        raise _fail(str(exc)) from None
+    checkpoint = node.sequencer.published
+    node.close()
+    console.print(f"demo registry in {data_dir}: {checkpoint.size} entries, origin {checkpoint.checkpoint.origin}")
+
+
+@app.command()
+def serve(
+    data_dir: DataDirOption,
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    database_url: DatabaseOption = None,
+) -> None:
+    """Serve the registry in DATA_DIR over HTTP."""
+    import uvicorn
+
+    from api.app import create_app
+
+    try:
+        node = open_node(data_dir, database_url=database_url)
+    except (DataDirError, LedgerError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"serving {data_dir} at http://{host}:{port} (log {node.sequencer.origin})")
+    uvicorn.run(create_app(node), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def audit(
+    data_dir: DataDirOption,
+    vkey: Annotated[str | None, typer.Option(help="The log's verifier key (text or file); default DIR/log.vkey.")] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Audit the registry offline: rebuild every tile and the root, check every signature."""
+    from ledger.database import create_engine
+    from ledger.store import LogStore
+
+    directory = DataDir(data_dir)
+    try:
+        log_key = _load_vkey(vkey) if vkey else VerifierKey.parse(directory.log_vkey.read_text())
+    except (OSError, LedgerError) as exc:
+        raise _fail(f"cannot read the log's verifier key: {exc}") from None
+    pinned = directory.checkpoint.read_text() if directory.checkpoint.exists() else None
+    signers = directory.trusted_signers()
+    engine = create_engine(directory.database_url(database_url))
+    store = LogStore(engine)
+
+    def verify_envelope(index: int, entry: object) -> None:
+        from ledger import dsse
+        from ledger.entry import LogEntry
+
+        assert isinstance(entry, LogEntry)
+        dsse.verify(entry.envelope, signers)
+
+    try:
+        with _progress() as progress:
+            task = progress.add_task("auditing entries", total=None)
+            report = audit_log(
+                store,
+                log_key,
+                pinned_checkpoint=pinned,
+                verify_envelope=verify_envelope,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+    except AuditError as exc:
+        console.print(f"[bold red]audit failed[/] at {exc.where}: {exc.reason}")
+        raise typer.Exit(1) from None
+    except Exception as exc:  # a store that cannot even be read is an audit failure too
+        raise _fail(f"audit could not read the log: {exc}") from None
+    finally:
+        engine.dispose()
+    console.print(
+        f"[bold green]audit passed[/]: {report.entries} entries, {report.tiles} tiles, "
+        f"{report.checkpoints} checkpoints; root {report.root.hex()}"
+    )
+
+
+@app.command("verify-receipt")
+def verify_receipt_command(
+    file: Annotated[Path, typer.Argument(help="A .tlog-proof receipt.")],
+    vkey: Annotated[str, typer.Option(help="The log's verifier key (text or file).")],
+) -> None:
+    """Verify a receipt offline against the log's verifier key."""
+    try:
+        signed = verify_receipt(file.read_text(), _load_vkey(vkey))
+    except (OSError, LedgerError) as exc:
+        raise _fail(f"receipt does not verify: {exc}") from None
+    console.print(f"[bold green]receipt verifies[/]: included in {signed.checkpoint.origin} at size {signed.size}")
+
+
+def _load_vkey(value: str) -> VerifierKey:
+    path = Path(value)
+    return VerifierKey.parse(path.read_text() if path.exists() else value)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

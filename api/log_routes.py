@@ -1,0 +1,133 @@
+"""The log's read API: C2SP tlog-tiles resources and JSON proofs.
+
+``/log/checkpoint``, ``/log/tile/<L>/<N>[.p/<W>]``, ``/log/tile/entries/<N>[.p/<W>]`` and
+``/log/vkey`` follow C2SP tlog-tiles; ``/v1/log/...`` serves proofs and receipts as JSON
+and tlog-proof text. Nothing beyond the latest published checkpoint is served.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+from pydantic import BaseModel
+
+from api.problems import NotFound
+from ledger.merkle import leaf_hash
+from ledger.tiles import parse_tile_path
+from registry.node import Node
+
+router = APIRouter()
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def get_node(request: Request) -> Node:
+    node: Node = request.app.state.node
+    return node
+
+
+NodeDep = Annotated[Node, Depends(get_node)]
+
+
+@router.get("/log/checkpoint", response_class=PlainTextResponse, tags=["log"])
+def checkpoint(node: NodeDep) -> PlainTextResponse:
+    """The latest signed checkpoint (C2SP tlog-checkpoint), co-signatures included."""
+    return PlainTextResponse(
+        node.latest_checkpoint().encode(),
+        media_type="text/plain; charset=utf-8",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+@router.get("/log/vkey", response_class=PlainTextResponse, tags=["log"])
+def vkey(node: NodeDep) -> PlainTextResponse:
+    """The log's verifier key, ``name+hexid+base64``."""
+    return PlainTextResponse(node.log_vkey.text() + "\n", media_type="text/plain; charset=utf-8")
+
+
+@router.get("/log/tile/{level}/{rest:path}", tags=["log"])
+def tile(level: str, rest: str, node: NodeDep) -> Response:
+    """A hash tile or an entry bundle (C2SP tlog-tiles), if the published tree holds it."""
+    try:
+        coords = parse_tile_path(level, rest)
+    except ValueError as exc:
+        raise NotFound(f"no such tile: {exc}") from exc
+    data = node.reader.tile(coords, node.latest_checkpoint().size)
+    if data is None:
+        raise NotFound(f"{coords.path} is not covered by the published checkpoint")
+    # Full tiles never change; a partial tile of a given width never changes either.
+    return Response(data, media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE})
+
+
+class InclusionProof(BaseModel):
+    """An RFC 9162 inclusion proof of one entry in a published tree."""
+
+    index: int
+    tree_size: int
+    leaf_hash: str
+    hashes: list[str]
+    checkpoint: str
+
+
+class ConsistencyProof(BaseModel):
+    """An RFC 9162 consistency proof between two published tree sizes."""
+
+    first: int
+    second: int
+    hashes: list[str]
+    checkpoint: str
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@router.get("/v1/log/entries/{index}/inclusion-proof", tags=["log"])
+def inclusion_proof(
+    index: int, node: NodeDep, tree_size: Annotated[int | None, Query(ge=1)] = None
+) -> InclusionProof:
+    """The inclusion proof of entry ``index`` in the tree of ``tree_size`` (default: the latest)."""
+    latest = node.latest_checkpoint()
+    size = tree_size or latest.size
+    if size > latest.size:
+        raise NotFound(f"tree size {size} is beyond the published checkpoint ({latest.size})")
+    if not 0 <= index < size:
+        raise NotFound(f"entry {index} is not in the tree of size {size}")
+    entry = node.store.entry(index)
+    if entry is None:
+        raise NotFound(f"entry {index} is missing")
+    hashes = node.reader.inclusion_proof(index, size)
+    return InclusionProof(
+        index=index,
+        tree_size=size,
+        leaf_hash=_b64(leaf_hash(entry)),
+        hashes=[_b64(h) for h in hashes],
+        checkpoint=latest.encode(),
+    )
+
+
+@router.get("/v1/log/consistency-proof", tags=["log"])
+def consistency_proof(
+    first: Annotated[int, Query(ge=1)], node: NodeDep, second: Annotated[int | None, Query(ge=1)] = None
+) -> ConsistencyProof:
+    """The consistency proof from tree size ``first`` to ``second`` (default: the latest)."""
+    latest = node.latest_checkpoint()
+    size2 = second or latest.size
+    if size2 > latest.size:
+        raise NotFound(f"tree size {size2} is beyond the published checkpoint ({latest.size})")
+    if first > size2:
+        raise NotFound(f"first ({first}) is larger than second ({size2})")
+    hashes = node.reader.consistency_proof(first, size2)
+    return ConsistencyProof(first=first, second=size2, hashes=[_b64(h) for h in hashes], checkpoint=latest.encode())
+
+
+@router.get("/v1/log/entries/{index}/receipt", response_class=PlainTextResponse, tags=["log"])
+def receipt(index: int, node: NodeDep) -> PlainTextResponse:
+    """A C2SP tlog-proof receipt of entry ``index`` against the latest checkpoint."""
+    latest = node.latest_checkpoint()
+    if not 0 <= index < latest.size:
+        raise NotFound(f"entry {index} is not covered by the published checkpoint ({latest.size})")
+    return PlainTextResponse(node.reader.receipt(index, latest).encode(), media_type="text/plain; charset=utf-8")

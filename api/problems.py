@@ -1,0 +1,89 @@
+"""RFC 9457 problem details: the only place that maps domain errors to HTTP.
+
+Handlers are chosen by walking the exception's class hierarchy, so the most specific
+mapping wins; every problem has a stable ``type`` built from the error's ``code``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger.errors import (
+    CanonicalJSONError,
+    EntryError,
+    EnvelopeError,
+    ForkError,
+    LedgerError,
+    ProofError,
+    SignatureError,
+    StoreBehindError,
+)
+
+PROBLEM_JSON = "application/problem+json"
+
+STATUS_BY_ERROR: dict[type[Exception], int] = {
+    CanonicalJSONError: 400,
+    EnvelopeError: 400,
+    EntryError: 400,
+    SignatureError: 403,
+    ProofError: 400,
+    StoreBehindError: 503,
+    ForkError: 503,
+    LedgerError: 500,
+}
+
+
+def problem_type(code: str) -> str:
+    """The stable ``type`` URI of a problem code."""
+    return f"/problems/{code}"
+
+
+def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+    """Return an ``application/problem+json`` response."""
+    body = {"type": problem_type(code), "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+class NotFound(Exception):
+    """A resource that does not exist (or is not covered by a published checkpoint)."""
+
+    code = "not-found"
+
+
+def install(app: FastAPI) -> None:
+    """Register problem+json handlers for domain errors, validation errors and HTTP errors."""
+
+    async def domain_error(request: Request, exc: Exception) -> JSONResponse:
+        del request
+        status = next((s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 500)
+        code = getattr(exc, "code", "internal-error")
+        return problem(status, code, code.replace("-", " ").capitalize(), str(exc))
+
+    async def not_found(request: Request, exc: Exception) -> JSONResponse:
+        del request
+        return problem(404, NotFound.code, "Not found", str(exc))
+
+    async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+        del request
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")} for e in exc.errors()
+        ]
+        fields = ", ".join(e["field"] for e in errors)
+        return problem(422, "invalid-request", "Invalid request", f"invalid field(s): {fields}", errors=errors)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        del request
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, f"http-{exc.status_code}")
+        return problem(exc.status_code, code, code.replace("-", " ").capitalize(), str(exc.detail))
+
+    app.add_exception_handler(LedgerError, domain_error)
+    app.add_exception_handler(NotFound, not_found)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(StarletteHTTPException, http_error)
