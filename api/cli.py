@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ledger.audit import AuditError, audit_log
+from ledger.audit import AuditError, TrustedKeys, audit_log
 from ledger.errors import LedgerError
 from ledger.keys import ALG_COSIGNATURE_V1, ALG_ED25519, SignerKey, VerifierKey
 from ledger.receipt import verify_receipt
@@ -24,7 +24,9 @@ console = Console(stderr=True)
 DataDirOption = Annotated[Path, typer.Option("--data-dir", help="The registry's data directory.")]
 DatabaseOption = Annotated[
     str | None,
-    typer.Option("--database-url", envvar="REGISTRY_DATABASE_URL", help="Use this database instead of DIR/registry.db."),
+    typer.Option(
+        "--database-url", envvar="REGISTRY_DATABASE_URL", help="Use this database instead of DIR/registry.db."
+    ),
 ]
 
 
@@ -98,7 +100,9 @@ def serve(
 @app.command()
 def audit(
     data_dir: DataDirOption,
-    vkey: Annotated[str | None, typer.Option(help="The log's verifier key (text or file); default DIR/log.vkey.")] = None,
+    vkey: Annotated[
+        str | None, typer.Option(help="The log's verifier key (text or file); default DIR/log.vkey.")
+    ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Audit the registry offline: rebuild every tile and the root, check every signature."""
@@ -111,16 +115,9 @@ def audit(
     except (OSError, LedgerError) as exc:
         raise _fail(f"cannot read the log's verifier key: {exc}") from None
     pinned = directory.checkpoint.read_text() if directory.checkpoint.exists() else None
-    signers = directory.trusted_signers()
+    verify_envelope = TrustedKeys(directory.trusted_signers())
     engine = create_engine(directory.database_url(database_url))
     store = LogStore(engine)
-
-    def verify_envelope(index: int, entry: object) -> None:
-        from ledger import dsse
-        from ledger.entry import LogEntry
-
-        assert isinstance(entry, LogEntry)
-        dsse.verify(entry.envelope, signers)
 
     try:
         with _progress() as progress:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel
 
-from api.problems import NotFound
+from api.problems import NotFoundError
 from ledger.merkle import leaf_hash
 from ledger.tiles import parse_tile_path
 from registry.node import Node
@@ -54,10 +54,10 @@ def tile(level: str, rest: str, node: NodeDep) -> Response:
     try:
         coords = parse_tile_path(level, rest)
     except ValueError as exc:
-        raise NotFound(f"no such tile: {exc}") from exc
+        raise NotFoundError(f"no such tile: {exc}") from exc
     data = node.reader.tile(coords, node.latest_checkpoint().size)
     if data is None:
-        raise NotFound(f"{coords.path} is not covered by the published checkpoint")
+        raise NotFoundError(f"{coords.path} is not covered by the published checkpoint")
     # Full tiles never change; a partial tile of a given width never changes either.
     return Response(data, media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE})
 
@@ -86,19 +86,17 @@ def _b64(data: bytes) -> str:
 
 
 @router.get("/v1/log/entries/{index}/inclusion-proof", tags=["log"])
-def inclusion_proof(
-    index: int, node: NodeDep, tree_size: Annotated[int | None, Query(ge=1)] = None
-) -> InclusionProof:
+def inclusion_proof(index: int, node: NodeDep, tree_size: Annotated[int | None, Query(ge=1)] = None) -> InclusionProof:
     """The inclusion proof of entry ``index`` in the tree of ``tree_size`` (default: the latest)."""
     latest = node.latest_checkpoint()
     size = tree_size or latest.size
     if size > latest.size:
-        raise NotFound(f"tree size {size} is beyond the published checkpoint ({latest.size})")
+        raise NotFoundError(f"tree size {size} is beyond the published checkpoint ({latest.size})")
     if not 0 <= index < size:
-        raise NotFound(f"entry {index} is not in the tree of size {size}")
+        raise NotFoundError(f"entry {index} is not in the tree of size {size}")
     entry = node.store.entry(index)
     if entry is None:
-        raise NotFound(f"entry {index} is missing")
+        raise NotFoundError(f"entry {index} is missing")
     hashes = node.reader.inclusion_proof(index, size)
     return InclusionProof(
         index=index,
@@ -117,9 +115,9 @@ def consistency_proof(
     latest = node.latest_checkpoint()
     size2 = second or latest.size
     if size2 > latest.size:
-        raise NotFound(f"tree size {size2} is beyond the published checkpoint ({latest.size})")
+        raise NotFoundError(f"tree size {size2} is beyond the published checkpoint ({latest.size})")
     if first > size2:
-        raise NotFound(f"first ({first}) is larger than second ({size2})")
+        raise NotFoundError(f"first ({first}) is larger than second ({size2})")
     hashes = node.reader.consistency_proof(first, size2)
     return ConsistencyProof(first=first, second=size2, hashes=[_b64(h) for h in hashes], checkpoint=latest.encode())
 
@@ -129,5 +127,5 @@ def receipt(index: int, node: NodeDep) -> PlainTextResponse:
     """A C2SP tlog-proof receipt of entry ``index`` against the latest checkpoint."""
     latest = node.latest_checkpoint()
     if not 0 <= index < latest.size:
-        raise NotFound(f"entry {index} is not covered by the published checkpoint ({latest.size})")
+        raise NotFoundError(f"entry {index} is not covered by the published checkpoint ({latest.size})")
     return PlainTextResponse(node.reader.receipt(index, latest).encode(), media_type="text/plain; charset=utf-8")

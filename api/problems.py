@@ -49,7 +49,7 @@ def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JS
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
-class NotFound(Exception):
+class NotFoundError(Exception):
     """A resource that does not exist (or is not covered by a published checkpoint)."""
 
     code = "not-found"
@@ -66,7 +66,7 @@ def install(app: FastAPI) -> None:
 
     async def not_found(request: Request, exc: Exception) -> JSONResponse:
         del request
-        return problem(404, NotFound.code, "Not found", str(exc))
+        return problem(404, NotFoundError.code, "Not found", str(exc))
 
     async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
         del request
@@ -84,6 +84,6 @@ def install(app: FastAPI) -> None:
         return problem(exc.status_code, code, code.replace("-", " ").capitalize(), str(exc.detail))
 
     app.add_exception_handler(LedgerError, domain_error)
-    app.add_exception_handler(NotFound, not_found)
+    app.add_exception_handler(NotFoundError, not_found)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -18,14 +18,18 @@ The first failure raises :class:`AuditError` naming where it is: an entry index,
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import Any
 
+from ledger import dsse
 from ledger.checkpoint import SignedCheckpoint, open_checkpoint
 from ledger.entry import LogEntry
-from ledger.errors import CheckpointError, EntryError, LedgerError
+from ledger.errors import CheckpointError, EntryError, LedgerError, SignatureError
 from ledger.keys import VerifierKey
 from ledger.merkle import HASH_SIZE, CompactRange, leaf_hash
 from ledger.merkle import root as merkle_root
@@ -45,6 +49,10 @@ class AuditError(LedgerError):
         super().__init__(f"{where}: {reason}")
         self.where = where
         self.reason = reason
+
+    def __reduce__(self) -> tuple[type[AuditError], tuple[str, str]]:
+        # Rebuilt from its fields when it crosses from a worker process.
+        return type(self), (self.where, self.reason)
 
 
 class RollbackError(AuditError):
@@ -118,8 +126,8 @@ def audit_log(
 
     ``pinned_checkpoint`` is the last checkpoint the auditor holds from outside the database
     (the data directory's file, or one fetched earlier). ``progress(done, total)`` is called
-    as entries are checked. Signature checks run on ``workers`` threads (Ed25519 releases
-    the GIL).
+    as entries are checked. Entries are decoded and their signatures checked on ``workers``
+    processes; ``verify_envelope`` must therefore be picklable (see :class:`TrustedKeys`).
     """
     # (1) Every checkpoint we hold must carry the log's valid signature.
     recorded = store.checkpoints()
@@ -145,20 +153,26 @@ def audit_log(
         raise AuditError("log head", f"head says {head_size} entries but the store holds {count}")
 
     rebuilder = _TileRebuilder(store)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    # (3)(4) run in worker processes (decoding canonical JSON holds the GIL), a few chunks
+    # ahead, while this process rebuilds the tiles (5); a small log is checked in-process.
+    in_process = workers <= 1 or head_size <= 2 * chunk
+    with _pool(workers, in_process) as pool:
         expected = 0
         entries = store.iter_entries(chunk=chunk)
+        in_flight: deque[list[Future[None]]] = deque()
         while block := list(islice(entries, chunk)):
-            pending = _check_entries(pool, block, verify_envelope, workers)
+            in_flight.append(_check_entries(pool, block, verify_envelope, workers))
             for index, data in block:
                 if index != expected:  # (3) no gaps
                     raise AuditError(f"entry {expected}", "is missing from the store")
                 rebuilder.append(leaf_hash(data))  # (5)
                 expected += 1
-            for future in pending:
-                future.result()  # (3)(4) raise the first bad entry, in index order
+            while len(in_flight) > _CHUNKS_AHEAD:
+                _raise_first_bad(in_flight.popleft())
             if progress is not None:
                 progress(expected, head_size)
+        while in_flight:
+            _raise_first_bad(in_flight.popleft())
     rebuilder.finish()
     rebuilt_root = rebuilder.compact.root()
 
@@ -200,6 +214,48 @@ def _root_at(rebuilder: _TileRebuilder, size: int, store: LogStore) -> bytes:
     return merkle_root(size, TileHashes(store.read_tile))
 
 
+_CHUNKS_AHEAD = 4
+
+
+class TrustedKeys:
+    """An :data:`EnvelopeCheck` that accepts envelopes signed only by a fixed set of keys.
+
+    Picklable, so the audit can run it in worker processes.
+    """
+
+    def __init__(self, keys: Mapping[str, VerifierKey]) -> None:
+        self.keys = dict(keys)
+
+    def __call__(self, index: int, entry: LogEntry) -> None:
+        del index  # the same keys are trusted at every index
+        if not self.keys:
+            raise SignatureError("no trusted signers are configured")
+        dsse.verify(entry.envelope, self.keys)
+
+
+class _InlineExecutor(Executor):
+    """Runs each task at submission, for logs too small to be worth worker processes."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # delivered to the caller through the future
+            future.set_exception(exc)
+        return future
+
+
+def _pool(workers: int, in_process: bool) -> Executor:
+    if in_process:
+        return _InlineExecutor()
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _raise_first_bad(futures: list[Future[None]]) -> None:
+    for future in futures:
+        future.result()  # raises the first bad entry, in index order
+
+
 def _check_entries(
     pool: Executor, block: list[tuple[int, bytes]], verify: EnvelopeCheck | None, workers: int
 ) -> list[Future[None]]:
@@ -215,5 +271,3 @@ def _check_slice(block: list[tuple[int, bytes]], verify: EnvelopeCheck | None) -
                 verify(index, entry)
         except (EntryError, LedgerError) as exc:
             raise AuditError(f"entry {index}", str(exc)) from exc
-
-

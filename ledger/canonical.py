@@ -59,11 +59,14 @@ def decode(data: bytes) -> JSONValue:
         raise
     except json.JSONDecodeError as exc:
         raise CanonicalJSONError(f"not valid JSON: {exc.msg} at character {exc.pos}") from exc
+    except ValueError as exc:  # e.g. an integer literal longer than Python's digit limit
+        raise CanonicalJSONError(f"not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise CanonicalJSONError("JSON is nested too deeply") from exc
     canonical = encode(value)
     if canonical != data:
         raise CanonicalJSONError(
-            f"JSON is not in RFC 8785 canonical form (first difference at byte "
-            f"{_first_difference(canonical, data)})"
+            f"JSON is not in RFC 8785 canonical form (first difference at byte {_first_difference(canonical, data)})"
         )
     return value
 

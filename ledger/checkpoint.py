@@ -18,7 +18,7 @@ from ledger.keys import SignerKey, VerifierKey
 from ledger.merkle import HASH_SIZE
 from ledger.note import Note, VerifiedNote, open_note, sign
 
-_SIZE = re.compile(r"0|[1-9]\d*")
+_SIZE = re.compile(r"0|[1-9][0-9]*")
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ any signature that fails all reject the envelope.
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ledger import b64
 from ledger.errors import EnvelopeError, SignatureError
 from ledger.keys import SignerKey, VerifierKey
 
@@ -54,9 +54,7 @@ class Envelope:
         return {
             "payload": base64.b64encode(self.payload).decode(),
             "payloadType": self.payload_type,
-            "signatures": [
-                {"keyid": s.keyid, "sig": base64.b64encode(s.sig).decode()} for s in self.signatures
-            ],
+            "signatures": [{"keyid": s.keyid, "sig": base64.b64encode(s.sig).decode()} for s in self.signatures],
         }
 
     @classmethod
@@ -128,6 +126,6 @@ def _b64(value: Any, where: str) -> bytes:
     if not isinstance(value, str):
         raise EnvelopeError(f"{where} must be a base64 string")
     try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise EnvelopeError(f"{where} is not valid base64") from exc
+        return b64.decode(value)
+    except ValueError as exc:
+        raise EnvelopeError(f"{where} is not canonical base64: {exc}") from exc

@@ -16,7 +16,7 @@ from ledger.dsse import Envelope
 from ledger.errors import CanonicalJSONError, EntryError, EnvelopeError
 from ledger.tiles import MAX_ENTRY_SIZE
 
-_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
 
 
 def format_time(moment: datetime) -> str:
@@ -50,10 +50,20 @@ class LogEntry:
         if not isinstance(value, dict) or set(value) != {"envelope", "logged_at"}:
             raise EntryError("entry must be an object with exactly envelope and logged_at")
         logged_at = value["logged_at"]
-        if not isinstance(logged_at, str) or not _TIMESTAMP.fullmatch(logged_at):
+        if not isinstance(logged_at, str) or not _is_time(logged_at):
             raise EntryError("entry logged_at must be an RFC 3339 UTC time with microseconds")
         try:
             envelope = Envelope.from_json(value["envelope"])
         except EnvelopeError as exc:
             raise EntryError(f"entry envelope: {exc}") from exc
         return cls(envelope, logged_at)
+
+
+def _is_time(text: str) -> bool:
+    if not _TIMESTAMP.fullmatch(text):
+        return False
+    try:
+        datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
+    except ValueError:
+        return False
+    return True

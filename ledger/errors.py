@@ -104,6 +104,9 @@ class StoreBehindError(StoreError):
         self.store_size = store_size
         self.checkpoint_size = checkpoint_size
 
+    def __reduce__(self) -> tuple[type[StoreBehindError], tuple[int, int]]:
+        return type(self), (self.store_size, self.checkpoint_size)
+
 
 class ForkError(StoreError):
     """The store's tree does not match a checkpoint that was already published."""

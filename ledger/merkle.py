@@ -241,7 +241,7 @@ class CompactRange:
     Appending a leaf costs one hash amortised; :meth:`root` folds at most log2(size) hashes.
     """
 
-    __slots__ = ("size", "_nodes")
+    __slots__ = ("_nodes", "size")
 
     def __init__(self, size: int = 0, nodes: Sequence[tuple[int, bytes]] = ()) -> None:
         self.size = size

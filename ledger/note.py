@@ -51,7 +51,11 @@ class Note:
     def with_signatures(self, extra: Iterable[NoteSignature]) -> Note:
         """Return this note with ``extra`` signature lines appended (duplicates dropped)."""
         seen = set(self.signatures)
-        added = [s for s in extra if s not in seen]
+        added = []
+        for signature in extra:
+            if signature not in seen:
+                seen.add(signature)
+                added.append(signature)
         return Note(self.text, self.signatures + tuple(added))
 
 

@@ -28,7 +28,7 @@ from ledger.keys import VerifierKey
 from ledger.merkle import leaf_hash, verify_inclusion
 
 HEADER = "c2sp.org/tlog-proof@v1"
-_INDEX = re.compile(r"index (0|[1-9]\d*)")
+_INDEX = re.compile(r"index (0|[1-9][0-9]*)")
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,10 @@ class TreeState:
             # The partial tile's width, in binary, gives the complete subtrees it holds.
             for bit in reversed(range(TILE_HEIGHT)):
                 if width >> bit & 1:
-                    chunk = [data[i : i + HASH_SIZE] for i in range(offset * HASH_SIZE, (offset + (1 << bit)) * HASH_SIZE, HASH_SIZE)]
+                    chunk = [
+                        data[i : i + HASH_SIZE]
+                        for i in range(offset * HASH_SIZE, (offset + (1 << bit)) * HASH_SIZE, HASH_SIZE)
+                    ]
                     level_nodes.append((TILE_HEIGHT * level + bit, _fold(chunk)))
                     offset += 1 << bit
             nodes = level_nodes + nodes
@@ -253,7 +256,8 @@ class Sequencer:
         for data in entries:
             state.append(leaf_hash(data), touched)
         conn.execute(log_entries.insert(), [{"idx": old_size + i, "data": d} for i, d in enumerate(entries)])
-        inserts, updates = [], []
+        inserts: list[dict[str, object]] = []
+        updates: list[dict[str, object]] = []
         for (level, index), hashes in touched.items():
             row = {"level": level, "idx": index, "hashes": hashes}
             (updates if tile_width_at(level, index, old_size) else inserts).append(row)
@@ -266,9 +270,7 @@ class Sequencer:
                 .values(hashes=sa.bindparam("b_hashes")),
                 [{"b_level": r["level"], "b_idx": r["idx"], "b_hashes": r["hashes"]} for r in updates],
             )
-        conn.execute(
-            log_head.update().where(log_head.c.id == HEAD_ID).values(size=state.size, root=state.root())
-        )
+        conn.execute(log_head.update().where(log_head.c.id == HEAD_ID).values(size=state.size, root=state.root()))
         return state
 
     def _publish(self) -> SignedCheckpoint:

@@ -145,7 +145,9 @@ class LogStore:
     def checkpoints(self) -> list[str]:
         """Return every recorded checkpoint note, smallest size first."""
         with self.engine.connect() as conn:
-            return [str(r.note) for r in conn.execute(sa.select(log_checkpoints.c.note).order_by(log_checkpoints.c.size))]
+            return [
+                str(r.note) for r in conn.execute(sa.select(log_checkpoints.c.note).order_by(log_checkpoints.c.size))
+            ]
 
 
 def hashes_in(data: bytes) -> int:

@@ -49,14 +49,14 @@ def encode_index(index: int) -> str:
     return "/".join([f"x{g}" for g in groups[:-1]] + [groups[-1]])
 
 
-_PATH = re.compile(r"^(?P<index>(?:x\d{3}/)*\d{3})(?:\.p/(?P<width>[1-9]\d{0,2}))?$")
+_PATH = re.compile(r"^(?P<index>(?:x[0-9]{3}/)*[0-9]{3})(?:\.p/(?P<width>[1-9][0-9]{0,2}))?$")
 
 
 def parse_tile_path(level: str, rest: str) -> Tile:
     """Parse ``<L>`` and ``<N>[.p/<W>]`` of a tile or entries path; raise ValueError if invalid."""
     if level == "entries":
         lvl = -1
-    elif re.fullmatch(r"0|[1-9]\d?", level) and int(level) <= 63:
+    elif re.fullmatch(r"0|[1-9][0-9]?", level) and int(level) <= 63:
         lvl = int(level)
     else:
         raise ValueError(f"invalid tile level {level!r}")
@@ -96,48 +96,59 @@ class TileHashes:
     """Answers ``subtree(height, index)`` for proofs, from tiles.
 
     A subtree of height h lives in the tile at level ``h // 8``; its hash is computed from
-    that tile's hashes below it. Expanded full tiles are immutable and cached (LRU); partial
-    tiles are read again on each call.
+    that tile's hashes below it. Each tile is read once and kept expanded (every complete
+    node above its hashes) in an LRU bounded by ``cache_bytes``. A partial tile is kept
+    too: the log only appends, so a stored tile only ever grows and a cached prefix stays
+    true; it is read again only when a proof needs more hashes than the cached prefix has.
     """
 
-    def __init__(self, read: TileReader, *, cache_tiles: int = 4096) -> None:
+    def __init__(self, read: TileReader, *, cache_bytes: int = 256 << 20) -> None:
         self._read = read
-        self._cache: OrderedDict[tuple[int, int], list[list[bytes]]] = OrderedDict()
-        self._cache_tiles = cache_tiles
+        self._cache: OrderedDict[tuple[int, int], list[bytes]] = OrderedDict()
+        self._cache_bytes = cache_bytes
+        self._cached_bytes = 0
 
     def __call__(self, height: int, index: int) -> bytes:
         level, within = divmod(height, TILE_HEIGHT)
         first = index << within  # position, in tile-level hashes, of the subtree's first hash
         tile_index, offset = divmod(first, TILE_WIDTH)
-        expanded = self._expanded(level, tile_index, offset + (1 << within))
-        return expanded[within][offset >> within]
+        levels = self._expanded(level, tile_index, offset + (1 << within))
+        position = (offset >> within) * HASH_SIZE
+        return levels[within][position : position + HASH_SIZE]
 
-    def _expanded(self, level: int, index: int, needed: int) -> list[list[bytes]]:
+    def _expanded(self, level: int, index: int, needed: int) -> list[bytes]:
         key = (level, index)
         cached = self._cache.get(key)
-        if cached is not None:
+        if cached is not None and len(cached[0]) >= needed * HASH_SIZE:
             self._cache.move_to_end(key)
             return cached
         data = self._read(level, index)
         if len(data) % HASH_SIZE or len(data) // HASH_SIZE < needed:
             raise ProofError(f"tile {level}/{index} holds {len(data) // HASH_SIZE} hashes, {needed} needed")
         expanded = expand_tile(data)
-        if len(data) == TILE_WIDTH * HASH_SIZE:
-            self._cache[key] = expanded
-            if len(self._cache) > self._cache_tiles:
-                self._cache.popitem(last=False)
+        if cached is not None:
+            self._cached_bytes -= sum(map(len, cached))
+        self._cache[key] = expanded
+        self._cache.move_to_end(key)
+        self._cached_bytes += sum(map(len, expanded))
+        while self._cached_bytes > self._cache_bytes and len(self._cache) > 1:
+            _, evicted = self._cache.popitem(last=False)
+            self._cached_bytes -= sum(map(len, evicted))
         return expanded
 
 
-def expand_tile(data: bytes) -> list[list[bytes]]:
-    """Return a tile's hashes and every complete node above them, lowest level first."""
-    hashes = [data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)]
-    levels = [hashes]
-    while len(levels[-1]) > 1:
-        below = levels[-1]
-        levels.append([node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)])
+def expand_tile(data: bytes) -> list[bytes]:
+    """Return a tile's hashes and every complete node above them, one bytes string per height.
+
+    ``result[h]`` concatenates the hashes of the complete height-h subtrees of the tile.
+    """
+    levels = [data]
     while len(levels) <= TILE_HEIGHT:
-        levels.append([])
+        below = levels[-1]
+        pairs = len(below) // (2 * HASH_SIZE)
+        levels.append(
+            b"".join(node_hash(below[i * 64 : i * 64 + 32], below[i * 64 + 32 : i * 64 + 64]) for i in range(pairs))
+        )
     return levels
 
 
@@ -145,7 +156,7 @@ def tile_root(data: bytes) -> bytes:
     """Return the hash of a full tile: the root of its height-8 subtree."""
     if len(data) != TILE_WIDTH * HASH_SIZE:
         raise ValueError("only a full tile has a root")
-    return expand_tile(data)[TILE_HEIGHT][0]
+    return expand_tile(data)[TILE_HEIGHT]
 
 
 def encode_bundle(entries: list[bytes]) -> bytes:

@@ -7,11 +7,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from ledger import dsse
 from ledger.checkpoint import SignedCheckpoint, open_checkpoint
 from ledger.database import create_engine
-from ledger.entry import LogEntry
-from ledger.errors import SignatureError
 from ledger.keys import VerifierKey
 from ledger.reader import LogReader
 from ledger.sequencer import Sequencer
@@ -27,7 +24,6 @@ class Node:
     engine: Engine
     sequencer: Sequencer
     reader: LogReader
-    signers: dict[str, VerifierKey]
 
     @property
     def store(self) -> LogStore:
@@ -44,13 +40,6 @@ class Node:
             return self.sequencer.published
         return open_checkpoint(note, self.log_vkey)
 
-    def verify_envelope(self, index: int, entry: LogEntry) -> None:
-        """Check an entry's envelope against the trusted statement signers."""
-        del index  # key state does not depend on the index until accounts exist in the log
-        if not self.signers:
-            raise SignatureError("no trusted statement signers are configured")
-        dsse.verify(entry.envelope, self.signers)
-
     def close(self) -> None:
         self.engine.dispose()
 
@@ -66,4 +55,4 @@ def open_node(root: Path, *, database_url: str | None = None, schema: str | None
     key = data_dir.load_log_key()
     engine = create_engine(data_dir.database_url(database_url), schema=schema)
     sequencer = Sequencer(engine, key, data_dir.checkpoint)
-    return Node(data_dir, engine, sequencer, LogReader(LogStore(engine)), data_dir.trusted_signers())
+    return Node(data_dir, engine, sequencer, LogReader(LogStore(engine)))

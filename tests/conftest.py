@@ -62,3 +62,10 @@ def engine(database_url: tuple[str, str | None]) -> Iterator[Engine]:
     eng = create_engine(url, schema=schema)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def database_cli_url(database_url: tuple[str, str | None]) -> str:
+    """The fresh database as one URL (PostgreSQL's schema in the connection options)."""
+    url, schema = database_url
+    return url if schema is None else f"{url}?options=-csearch_path%3D{schema}"

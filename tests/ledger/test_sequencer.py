@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def test_every_published_checkpoint_is_consistent_with_the_next(engine: Engine) 
         seq.append([statement(batch * 50 + i) for i in range(50)])
         published.append(seq.published)
     reader = LogReader(seq.store)
-    for older, newer in zip(published, published[1:], strict=False):
+    for older, newer in itertools.pairwise(published):
         proof = reader.consistency_proof(older.size, newer.size)
         verify_consistency(older.size, newer.size, older.root, newer.root, proof)
 

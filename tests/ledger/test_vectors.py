@@ -37,6 +37,7 @@ def test_all_196_vectors_are_present() -> None:
 @pytest.mark.parametrize("path", _load("inclusion"), ids=lambda p: str(p.relative_to(TLOG_VECTORS)))
 def test_inclusion_vector(path: Path) -> None:
     case = json.loads(path.read_text())
+
     def check() -> None:
         verify_inclusion(case["leafIdx"], case["treeSize"], _b64(case["leafHash"]), _proof(case), _b64(case["root"]))
 
@@ -50,6 +51,7 @@ def test_inclusion_vector(path: Path) -> None:
 @pytest.mark.parametrize("path", _load("consistency"), ids=lambda p: str(p.relative_to(TLOG_VECTORS)))
 def test_consistency_vector(path: Path) -> None:
     case = json.loads(path.read_text())
+
     def check() -> None:
         verify_consistency(case["size1"], case["size2"], _b64(case["root1"]), _b64(case["root2"]), _proof(case))
 

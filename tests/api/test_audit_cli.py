@@ -1,0 +1,144 @@
+"""`registry audit` on SQLite and PostgreSQL: tampering with any entry, tile or checkpoint is named."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from typer.testing import CliRunner
+
+from api.cli import app
+from ledger.database import create_engine
+from ledger.store import log_checkpoints, log_entries, log_head, log_tiles
+from registry.demo import build_demo
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def demo_dir(tmp_path: Path, database_cli_url: str) -> tuple[Path, str]:
+    root = tmp_path / "registry"
+    build_demo(root, entries=300, batch_size=40, database_url=database_cli_url).close()
+    return root, database_cli_url
+
+
+def _audit(root: Path, url: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["audit", "--data-dir", str(root), "--database-url", url])
+    return result.exit_code, " ".join(result.output.split())
+
+
+def _change_byte(data: bytes, position: int, new: bytes) -> bytes:
+    assert data[position : position + 1] != new
+    return data[:position] + new + data[position + 1 :]
+
+
+def _tamper(url: str, change: Callable[[Connection], object]) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        change(conn)
+    engine.dispose()
+
+
+def test_a_clean_log_passes(demo_dir: tuple[Path, str]) -> None:
+    code, output = _audit(*demo_dir)
+    assert code == 0, output
+    assert "audit passed: 300 entries" in output
+
+
+@pytest.mark.parametrize("field", ["payload", "sig", "keyid", "logged_at"])
+def test_one_changed_character_in_an_entry_is_named(demo_dir: tuple[Path, str], field: str) -> None:
+    root, url = demo_dir
+
+    def change(conn: Connection) -> None:
+        data = conn.execute(sa.select(log_entries.c.data).where(log_entries.c.idx == 17)).scalar_one()
+        position = data.index(f'"{field}":"'.encode()) + len(field) + 5  # a character inside the value
+        new = b"A" if data[position : position + 1] != b"A" else b"B"
+        if field == "logged_at":
+            new = b"1" if data[position : position + 1] != b"1" else b"3"
+        conn.execute(log_entries.update().where(log_entries.c.idx == 17).values(data=_change_byte(data, position, new)))
+
+    _tamper(url, change)
+    code, output = _audit(root, url)
+    assert code == 1
+    assert "audit failed at entry 17" in output
+
+
+@pytest.mark.parametrize(
+    ("level", "index", "where"), [(0, 0, "tile 0/000"), (0, 1, "tile 0/001.p/44"), (1, 0, "tile 1/000.p/1")]
+)
+def test_one_changed_byte_in_a_tile_is_named(demo_dir: tuple[Path, str], level: int, index: int, where: str) -> None:
+    root, url = demo_dir
+
+    def change(conn: Connection) -> None:
+        match = (log_tiles.c.level == level) & (log_tiles.c.idx == index)
+        data = conn.execute(sa.select(log_tiles.c.hashes).where(match)).scalar_one()
+        conn.execute(log_tiles.update().where(match).values(hashes=_change_byte(data, 20, bytes([data[20] ^ 0x20]))))
+
+    _tamper(url, change)
+    code, output = _audit(root, url)
+    assert code == 1
+    assert f"audit failed at {where}" in output
+
+
+def test_a_changed_character_in_the_pinned_checkpoint_is_named(demo_dir: tuple[Path, str]) -> None:
+    root, url = demo_dir
+    text = (root / "checkpoint").read_text()
+    (root / "checkpoint").write_text(text.replace("\n300\n", "\n301\n"))
+    code, output = _audit(root, url)
+    assert code == 1
+    assert "audit failed at pinned checkpoint" in output
+
+
+def test_a_changed_character_in_a_recorded_checkpoint_is_named(demo_dir: tuple[Path, str]) -> None:
+    root, url = demo_dir
+
+    def change(conn: Connection) -> None:
+        note = conn.execute(sa.select(log_checkpoints.c.note).where(log_checkpoints.c.size == 120)).scalar_one()
+        tampered = note.replace("\n120\n", "\n121\n")
+        conn.execute(log_checkpoints.update().where(log_checkpoints.c.size == 120).values(note=tampered))
+
+    _tamper(url, change)
+    code, output = _audit(root, url)
+    assert code == 1
+    assert "audit failed at checkpoint #" in output
+    assert "does not verify" in output
+
+
+def test_a_changed_head_root_is_named(demo_dir: tuple[Path, str]) -> None:
+    root, url = demo_dir
+
+    def change(conn: Connection) -> None:
+        head = conn.execute(sa.select(log_head.c.root)).scalar_one()
+        conn.execute(log_head.update().values(root=_change_byte(head, 0, bytes([head[0] ^ 1]))))
+
+    _tamper(url, change)
+    code, output = _audit(root, url)
+    assert code == 1
+    assert "audit failed at log head" in output
+
+
+def test_deleting_the_newest_entries_is_reported_as_a_rollback(demo_dir: tuple[Path, str]) -> None:
+    root, url = demo_dir
+    _tamper(url, lambda conn: conn.execute(log_entries.delete().where(log_entries.c.idx >= 290)))
+    code, output = _audit(root, url)
+    assert code == 1
+    assert "rollback" in output
+    assert "entries 290..299 were deleted" in output
+
+
+def test_a_rolled_back_database_with_its_checkpoints_is_still_caught_by_the_pinned_checkpoint(
+    demo_dir: tuple[Path, str],
+) -> None:
+    root, url = demo_dir
+
+    def roll_back(conn: Connection) -> None:  # as if the database were restored from an old backup
+        conn.execute(log_entries.delete().where(log_entries.c.idx >= 280))
+        conn.execute(log_checkpoints.delete().where(log_checkpoints.c.size > 280))
+
+    _tamper(url, roll_back)
+    code, output = _audit(root, url)
+    assert code == 1
+    assert "rollback" in output

@@ -1,0 +1,140 @@
+"""The log read API: tiles, bundles, checkpoint, vkey, proofs and receipts, within the checkpoint."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from ledger.checkpoint import open_checkpoint
+from ledger.keys import VerifierKey
+from ledger.merkle import leaf_hash, leaf_hashes_subtree, verify_consistency, verify_inclusion
+from ledger.merkle import root as merkle_root
+from ledger.receipt import Receipt, verify_receipt
+from ledger.tiles import decode_bundle
+from registry.demo import build_demo
+from registry.node import Node
+
+ENTRIES = 600
+
+
+@pytest.fixture
+def node(tmp_path: Path, database_cli_url: str) -> Iterator[Node]:
+    demo = build_demo(tmp_path / "registry", entries=ENTRIES, batch_size=100, database_url=database_cli_url)
+    yield demo
+    demo.close()
+
+
+@pytest.fixture
+def client(node: Node) -> TestClient:
+    return TestClient(create_app(node))
+
+
+def _vkey(client: TestClient) -> VerifierKey:
+    response = client.get("/log/vkey")
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    return VerifierKey.parse(response.text)
+
+
+def test_checkpoint_is_signed_and_covers_every_entry(client: TestClient) -> None:
+    response = client.get("/log/checkpoint")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert response.headers["cache-control"] == "no-cache"
+    signed = open_checkpoint(response.text, _vkey(client))
+    assert signed.size == ENTRIES
+    bundles = [
+        client.get(p).content for p in ("/log/tile/entries/000", "/log/tile/entries/001", "/log/tile/entries/002.p/88")
+    ]
+    entries = [e for b in bundles for e in decode_bundle(b)]
+    assert len(entries) == ENTRIES
+    assert merkle_root(ENTRIES, leaf_hashes_subtree([leaf_hash(e) for e in entries])) == signed.root
+
+
+def test_tiles_follow_tlog_tiles(client: TestClient) -> None:
+    full = client.get("/log/tile/0/001")
+    assert full.status_code == 200
+    assert len(full.content) == 8192
+    assert full.headers["content-type"] == "application/octet-stream"
+    assert "immutable" in full.headers["cache-control"]
+    partial = client.get("/log/tile/0/002.p/88")
+    assert len(partial.content) == 88 * 32
+    assert client.get("/log/tile/0/002.p/10").content == partial.content[: 10 * 32]
+    assert len(client.get("/log/tile/1/000.p/2").content) == 64
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/log/tile/0/002",  # not full at the published size
+        "/log/tile/0/002.p/89",  # wider than the published tree
+        "/log/tile/0/003.p/1",
+        "/log/tile/1/000",
+        "/log/tile/2/000.p/1",
+        "/log/tile/entries/002",
+        "/log/tile/0/2",  # index not zero-padded
+        "/log/tile/0/002.p/0",
+        "/log/tile/0/002.p/256",
+        "/log/tile/64/000",
+        "/log/tile/01/000",
+    ],
+)
+def test_nothing_beyond_the_checkpoint_or_malformed_is_served(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "/problems/not-found"
+
+
+def test_inclusion_and_consistency_proofs_verify(client: TestClient) -> None:
+    signed = open_checkpoint(client.get("/log/checkpoint").text, _vkey(client))
+    proof = client.get("/v1/log/entries/300/inclusion-proof").json()
+    hashes = [base64.b64decode(h) for h in proof["hashes"]]
+    verify_inclusion(300, proof["tree_size"], base64.b64decode(proof["leaf_hash"]), hashes, signed.root)
+    older = client.get("/v1/log/entries/5/inclusion-proof", params={"tree_size": 100}).json()
+    assert older["tree_size"] == 100
+    consistency = client.get("/v1/log/consistency-proof", params={"first": 100}).json()
+    assert consistency["second"] == ENTRIES
+    # The root of the first 100 entries, recomputed from the entry bundle.
+    first_100 = decode_bundle(client.get("/log/tile/entries/000").content)[:100]
+    root_100 = merkle_root(100, leaf_hashes_subtree([leaf_hash(e) for e in first_100]))
+    verify_consistency(100, ENTRIES, root_100, signed.root, [base64.b64decode(h) for h in consistency["hashes"]])
+
+
+def test_receipt_verifies_offline_and_a_changed_character_fails(client: TestClient) -> None:
+    response = client.get("/v1/log/entries/42/receipt")
+    assert response.status_code == 200
+    receipt = response.text
+    signed = verify_receipt(receipt, _vkey(client))
+    assert signed.size == ENTRIES
+    assert Receipt.parse(receipt).index == 42
+    tampered = receipt.replace("index 42", "index 43")
+    with pytest.raises(Exception, match="entry 43"):
+        verify_receipt(tampered, _vkey(client))
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/v1/log/entries/600/inclusion-proof", 404),
+        ("/v1/log/entries/5/inclusion-proof?tree_size=601", 404),
+        ("/v1/log/entries/5/inclusion-proof?tree_size=0", 422),
+        ("/v1/log/entries/abc/inclusion-proof", 422),
+        ("/v1/log/consistency-proof?first=0", 422),
+        ("/v1/log/consistency-proof?first=700", 404),
+        ("/v1/log/entries/600/receipt", 404),
+        ("/no/such/path", 404),
+    ],
+)
+def test_errors_are_problem_json(client: TestClient, path: str, status: int) -> None:
+    response = client.get(path)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status
+    assert body["type"].startswith("/problems/")
+    assert body["detail"]
