@@ -31,10 +31,11 @@ from ledger.checkpoint import SignedCheckpoint, open_checkpoint
 from ledger.entry import LogEntry
 from ledger.errors import CheckpointError, EntryError, LedgerError, SignatureError
 from ledger.keys import VerifierKey
-from ledger.merkle import HASH_SIZE, CompactRange, leaf_hash
+from ledger.merkle import HASH_SIZE, leaf_hash
 from ledger.merkle import root as merkle_root
+from ledger.sequencer import TreeState
 from ledger.store import LogStore
-from ledger.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, TileHashes, tiles_for_size
+from ledger.tiles import TILE_WIDTH, Tile, TileHashes, tiles_for_size
 
 EnvelopeCheck = Callable[[int, LogEntry], None]
 """``verify_envelope(index, entry)``: raise a :class:`LedgerError` if the entry's signatures are not valid."""
@@ -77,27 +78,20 @@ class _TileRebuilder:
     """Rebuilds tiles from leaf hashes and compares each finished tile with the stored one."""
 
     store: LogStore
-    compact: CompactRange = field(default_factory=CompactRange)
-    building: dict[int, bytearray] = field(default_factory=dict)
+    tree: TreeState = field(default_factory=TreeState)
     checked: int = 0
     first_mismatch: tuple[Tile, int] | None = None
 
     def append(self, leaf: bytes) -> None:
-        for height, index, node in self.compact.append(leaf):
-            if height % TILE_HEIGHT:
-                continue
-            level = height // TILE_HEIGHT
-            hashes = self.building.setdefault(level, bytearray())
-            hashes += node
-            if len(hashes) == TILE_WIDTH * HASH_SIZE:
-                self._compare(Tile(level, index // TILE_WIDTH), bytes(hashes))
-                self.building[level] = bytearray()
+        completed, _ = self.tree.append(leaf)
+        for tile, hashes in completed:
+            self._compare(tile, hashes)
 
     def finish(self) -> None:
         """Compare the partial tiles left at the end."""
-        for tile in tiles_for_size(self.compact.size):
+        for tile in tiles_for_size(self.tree.size):
             if not tile.is_full:
-                self._compare(tile, bytes(self.building.get(tile.level, b"")))
+                self._compare(tile, bytes(self.tree.partial.get(tile.level, b"")))
 
     def _compare(self, tile: Tile, rebuilt: bytes) -> None:
         self.checked += 1
@@ -174,7 +168,7 @@ def audit_log(
         while in_flight:
             _raise_first_bad(in_flight.popleft())
     rebuilder.finish()
-    rebuilt_root = rebuilder.compact.root()
+    rebuilt_root = rebuilder.tree.root()
 
     # (5)(6) Decide whether an entry or a tile was altered: entries that still hash to the
     # checkpoint's root are authentic, so a mismatch is then in the tile.
@@ -209,8 +203,8 @@ def _open(note: str, log_key: VerifierKey, where: str) -> SignedCheckpoint:
 
 
 def _root_at(rebuilder: _TileRebuilder, size: int, store: LogStore) -> bytes:
-    if size == rebuilder.compact.size:
-        return rebuilder.compact.root()
+    if size == rebuilder.tree.size:
+        return rebuilder.tree.root()
     return merkle_root(size, TileHashes(store.read_tile))
 
 

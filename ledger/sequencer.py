@@ -43,7 +43,7 @@ from ledger.merkle import (
 )
 from ledger.merkle import root as merkle_root
 from ledger.store import HEAD_ID, LogStore, create_tables, log_checkpoints, log_entries, log_head, log_tiles
-from ledger.tiles import MAX_ENTRY_SIZE, TILE_HEIGHT, TILE_WIDTH, TileHashes, tile_width_at
+from ledger.tiles import MAX_ENTRY_SIZE, TILE_HEIGHT, TILE_WIDTH, Tile, TileHashes, tile_width_at
 
 Clock = Callable[[], datetime]
 
@@ -65,8 +65,10 @@ class TreeState:
     def copy(self) -> TreeState:
         return TreeState(self.compact.copy(), {level: bytearray(h) for level, h in self.partial.items()})
 
-    def append(self, leaf: bytes, touched: dict[tuple[int, int], bytes]) -> None:
-        """Append a leaf hash, recording in ``touched`` the new content of every tile it changes."""
+    def append(self, leaf: bytes) -> tuple[list[tuple[Tile, bytes]], set[int]]:
+        """Append a leaf hash; return the tiles it completed and the levels whose partial tile grew."""
+        completed: list[tuple[Tile, bytes]] = []
+        grown: set[int] = set()
         for height, index, node in self.compact.append(leaf):
             if height % TILE_HEIGHT:
                 continue
@@ -74,9 +76,17 @@ class TreeState:
             level = height // TILE_HEIGHT
             hashes = self.partial.setdefault(level, bytearray())
             hashes += node
-            touched[(level, index // TILE_WIDTH)] = bytes(hashes)
             if len(hashes) == TILE_WIDTH * HASH_SIZE:
+                completed.append((Tile(level, index // TILE_WIDTH), bytes(hashes)))
                 self.partial[level] = bytearray()
+            else:
+                grown.add(level)
+        return completed, grown
+
+    def partial_tile(self, level: int) -> Tile:
+        """The coordinates of the rightmost partial tile at ``level``."""
+        hashes_at_level = self.size >> (TILE_HEIGHT * level)
+        return Tile(level, hashes_at_level // TILE_WIDTH, hashes_at_level % TILE_WIDTH)
 
     @classmethod
     def load(cls, conn: Connection, store: LogStore, size: int) -> TreeState:
@@ -253,8 +263,15 @@ class Sequencer:
             return state
         old_size = state.size
         touched: dict[tuple[int, int], bytes] = {}
+        grown: set[int] = set()
         for data in entries:
-            state.append(leaf_hash(data), touched)
+            completed, levels = state.append(leaf_hash(data))
+            touched.update(((tile.level, tile.index), hashes) for tile, hashes in completed)
+            grown |= levels
+        for level in grown:
+            tile = state.partial_tile(level)
+            if tile.width:
+                touched[(tile.level, tile.index)] = bytes(state.partial[level])
         conn.execute(log_entries.insert(), [{"idx": old_size + i, "data": d} for i, d in enumerate(entries)])
         inserts: list[dict[str, object]] = []
         updates: list[dict[str, object]] = []

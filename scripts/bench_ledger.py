@@ -101,7 +101,7 @@ def build(root: Path, url: str | None, size: int, checkpoints: set[int]) -> dict
     return medians
 
 
-def proofs_per_second(root: Path, url: str | None, rounds: int = 5, per_round: int = 5000) -> float:
+def proofs_per_second(root: Path, url: str | None, rounds: int = 5, per_round: int = 2000) -> float:
     node = open_node(root, database_url=url)
     reader = LogReader(LogStore(node.engine))
     size = node.sequencer.published.size
