@@ -168,7 +168,7 @@ def main() -> None:
     print(f"{'database':<11} {'entries':>9}  {'figure':<38} {'value':>12}  {'limit':>12}  ratio")
 
     def row(db: str, size: int, figure: str, value: float, limit: float) -> None:
-        print(f"{db:<11} {size:>9,}  {figure:<38} {value:>12,.0f}  {limit:>12,.0f}  {value / limit:.2f}")
+        print(f"{db:<11} {size:>9,}  {figure:<38} {value:>12,.0f}  {limit:>12,.0f}  {value / limit:.3g}")
 
     for db, sizes in plan:
         with tempfile.TemporaryDirectory(prefix="bench-ledger-") as tmp:
