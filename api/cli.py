@@ -103,9 +103,17 @@ def audit(
     vkey: Annotated[
         str | None, typer.Option(help="The log's verifier key (text or file); default DIR/log.vkey.")
     ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="A checkpoint you obtained yourself, to detect a rollback; default DIR/checkpoint."),
+    ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Audit the registry offline: rebuild every tile and the root, check every signature."""
+    """Audit the registry offline: rebuild every tile and the root, check every signature.
+
+    An auditor should pass --vkey and --checkpoint obtained independently: files inside the
+    data directory are only as trustworthy as whoever controls it.
+    """
     from ledger.database import create_engine
     from ledger.store import LogStore
 
@@ -114,7 +122,10 @@ def audit(
         log_key = _load_vkey(vkey) if vkey else VerifierKey.parse(directory.log_vkey.read_text())
     except (OSError, LedgerError) as exc:
         raise _fail(f"cannot read the log's verifier key: {exc}") from None
-    pinned = directory.checkpoint.read_text() if directory.checkpoint.exists() else None
+    pinned_file = checkpoint or directory.checkpoint
+    pinned = pinned_file.read_text() if pinned_file.exists() else None
+    if pinned is None:
+        console.print(f"[yellow]warning:[/] no pinned checkpoint ({pinned_file}): a rollback cannot be detected")
     verify_envelope = TrustedKeys(directory.trusted_signers())
     engine = create_engine(directory.database_url(database_url))
     store = LogStore(engine)

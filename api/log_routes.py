@@ -15,6 +15,7 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel
 
 from api.problems import NotFoundError
+from ledger.checkpoint import SignedCheckpoint
 from ledger.merkle import leaf_hash
 from ledger.tiles import parse_tile_path
 from registry.node import Node
@@ -69,7 +70,8 @@ class InclusionProof(BaseModel):
     tree_size: int
     leaf_hash: str
     hashes: list[str]
-    checkpoint: str
+    checkpoint: str | None
+    """The signed checkpoint of exactly this tree size, when the log signed one."""
 
 
 class ConsistencyProof(BaseModel):
@@ -78,7 +80,12 @@ class ConsistencyProof(BaseModel):
     first: int
     second: int
     hashes: list[str]
-    checkpoint: str
+    checkpoint: str | None
+    """The signed checkpoint of exactly this tree size, when the log signed one."""
+
+
+def _checkpoint_for(node: Node, size: int, latest: SignedCheckpoint) -> str | None:
+    return latest.encode() if size == latest.size else node.store.checkpoint_at(size)
 
 
 def _b64(data: bytes) -> str:
@@ -103,7 +110,7 @@ def inclusion_proof(index: int, node: NodeDep, tree_size: Annotated[int | None, 
         tree_size=size,
         leaf_hash=_b64(leaf_hash(entry)),
         hashes=[_b64(h) for h in hashes],
-        checkpoint=latest.encode(),
+        checkpoint=_checkpoint_for(node, size, latest),
     )
 
 
@@ -119,7 +126,12 @@ def consistency_proof(
     if first > size2:
         raise NotFoundError(f"first ({first}) is larger than second ({size2})")
     hashes = node.reader.consistency_proof(first, size2)
-    return ConsistencyProof(first=first, second=size2, hashes=[_b64(h) for h in hashes], checkpoint=latest.encode())
+    return ConsistencyProof(
+        first=first,
+        second=size2,
+        hashes=[_b64(h) for h in hashes],
+        checkpoint=_checkpoint_for(node, size2, latest),
+    )
 
 
 @router.get("/v1/log/entries/{index}/receipt", response_class=PlainTextResponse, tags=["log"])

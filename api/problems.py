@@ -31,7 +31,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     EnvelopeError: 400,
     EntryError: 400,
     SignatureError: 403,
-    ProofError: 400,
+    ProofError: 500,  # the server failed to build a proof from its own store
     StoreBehindError: 503,
     ForkError: 503,
     LedgerError: 500,
@@ -83,6 +83,11 @@ def install(app: FastAPI) -> None:
         code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, f"http-{exc.status_code}")
         return problem(exc.status_code, code, code.replace("-", " ").capitalize(), str(exc.detail))
 
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        del request, exc  # the details stay in the server's log
+        return problem(500, "internal-error", "Internal error", "the server failed to answer this request")
+
+    app.add_exception_handler(Exception, unexpected)
     app.add_exception_handler(LedgerError, domain_error)
     app.add_exception_handler(NotFoundError, not_found)
     app.add_exception_handler(RequestValidationError, invalid_request)

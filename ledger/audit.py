@@ -126,8 +126,11 @@ def audit_log(
     # (1) Every checkpoint we hold must carry the log's valid signature.
     recorded = store.checkpoints()
     checkpoints: list[SignedCheckpoint] = []
-    for i, note in enumerate(recorded):
-        checkpoints.append(_open(note, log_key, f"checkpoint #{i} in the database"))
+    for i, (size, note) in enumerate(recorded):
+        signed = _open(note, log_key, f"checkpoint #{i} in the database")
+        if signed.size != size:  # the row's key decides which checkpoint is served as latest
+            raise AuditError(f"checkpoint #{i} in the database", f"is filed under size {size} but signs {signed.size}")
+        checkpoints.append(signed)
     if pinned_checkpoint is not None:
         checkpoints.append(_open(pinned_checkpoint, log_key, "pinned checkpoint"))
     if not checkpoints:

@@ -1,8 +1,8 @@
 """Database engines for the log store: SQLite (embedded) and PostgreSQL.
 
 SQLite runs in WAL mode with ``synchronous=FULL``, so a committed transaction survives a
-crash or power loss, and every write transaction starts with ``BEGIN IMMEDIATE`` so that
-concurrent writers queue instead of failing half-way. PostgreSQL keeps its defaults
+crash or power loss; the sequencer's transactions start with ``BEGIN IMMEDIATE`` (execution
+option ``sqlite_begin``) so that concurrent writers queue instead of failing half-way. PostgreSQL keeps its defaults
 (``synchronous_commit=on``); writers serialise on the log head row.
 """
 
@@ -22,7 +22,7 @@ def create_engine(url: str, *, schema: str | None = None, **kwargs: Any) -> Engi
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False}, **kwargs)
         sa.event.listen(engine, "connect", _sqlite_on_connect)
-        sa.event.listen(engine, "begin", _sqlite_begin_immediate)
+        sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
     connect_args: dict[str, Any] = {}
     if schema:
@@ -45,6 +45,9 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(connection: sa.Connection) -> None:
-    # Take the write lock at BEGIN: two writers can then never both read the same head.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_begin(connection: sa.Connection) -> None:
+    # A writer (execution option sqlite_begin="IMMEDIATE") takes the write lock at BEGIN, so
+    # two writers can never both read the same head; readers stay deferred and, under WAL,
+    # never wait for a writer.
+    mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")

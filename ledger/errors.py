@@ -15,7 +15,8 @@ without matching on messages::
     ├── EntryError              a log entry that is too large or malformed
     └── StoreError              the store cannot be used safely
         ├── StoreBehindError    the store holds fewer entries than a published checkpoint
-        └── ForkError           the store disagrees with a published checkpoint
+        ├── ForkError           the store disagrees with a published checkpoint
+        └── PublishError        entries committed, but their checkpoint could not be published
 """
 
 from __future__ import annotations
@@ -112,3 +113,22 @@ class ForkError(StoreError):
     """The store's tree does not match a checkpoint that was already published."""
 
     code = "store-fork"
+
+
+class PublishError(StoreError):
+    """A batch committed but its checkpoint could not be signed or published.
+
+    The entries ``first .. first + count − 1`` are durable and will be covered by the next
+    checkpoint; a caller must not resubmit them as if they had failed.
+    """
+
+    code = "publish-failed"
+
+    def __init__(self, first: int, count: int, cause: Exception) -> None:
+        super().__init__(f"entries {first}..{first + count - 1} were committed but not yet published: {cause}")
+        self.first = first
+        self.count = count
+        self.cause = cause
+
+    def __reduce__(self) -> tuple[type[PublishError], tuple[int, int, Exception]]:
+        return type(self), (self.first, self.count, self.cause)

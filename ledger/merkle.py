@@ -175,6 +175,8 @@ def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof
     proves nothing and a caller asking for one has lost track of its last checkpoint.
     Raises :class:`ProofError` saying what failed.
     """
+    if size1 < 0 or size2 < 0:
+        raise ProofError("tree sizes must not be negative")
     if size1 > size2:
         raise ProofError(f"size1 ({size1}) is greater than size2 ({size2})")
     if size1 == 0:

@@ -31,7 +31,7 @@ from ledger.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint, sig
 from ledger.database import is_sqlite
 from ledger.dsse import Envelope
 from ledger.entry import LogEntry, format_time
-from ledger.errors import EntryError, ForkError, ProofError, StoreBehindError
+from ledger.errors import EntryError, ForkError, LedgerError, ProofError, PublishError, StoreBehindError
 from ledger.keys import SignerKey
 from ledger.merkle import (
     HASH_SIZE,
@@ -183,15 +183,20 @@ class Sequencer:
         self._clock = clock
         self._lock = threading.Lock()
         self._hashes = TileHashes(self.store.read_tile)
+        # SQLite: writers take the lock at BEGIN; readers elsewhere stay deferred (WAL).
+        self._writer = engine.execution_options(sqlite_begin="IMMEDIATE")
         create_tables(engine)
+        # Read what was published before the head: a checkpoint never exceeds the committed
+        # head, so another writer publishing meanwhile cannot make this store look behind.
+        published = self._published_checkpoints()
         with engine.connect() as conn:
             size, stored_root = self.store.head(conn)
             self._state = TreeState.load(conn, self.store, size)
         if self._state.root() != stored_root:
             raise ForkError("the tiles do not hash to the root stored in the log head")
-        self._published = self._check_published()
+        self._published = self._check_published(published)
         if self._published is None or self._published.size < self._state.size:
-            self._publish()
+            self._publish_or_raise()
 
     @property
     def published(self) -> SignedCheckpoint:
@@ -203,8 +208,7 @@ class Sequencer:
     def size(self) -> int:
         return self._state.size
 
-    def _check_published(self) -> SignedCheckpoint | None:
-        """Find the latest published checkpoint and refuse a store that is behind or forked."""
+    def _published_checkpoints(self) -> list[SignedCheckpoint]:
         verifier = self.log_key.verifier
         candidates = []
         if self.checkpoint_path is not None and self.checkpoint_path.exists():
@@ -212,9 +216,12 @@ class Sequencer:
         recorded = self.store.latest_checkpoint()
         if recorded is not None:
             candidates.append(open_checkpoint(recorded, verifier))
+        return sorted(candidates, key=lambda c: c.size)
+
+    def _check_published(self, candidates: list[SignedCheckpoint]) -> SignedCheckpoint | None:
+        """Return the latest published checkpoint; refuse a store that is behind it or forked."""
         if not candidates:
             return None
-        candidates.sort(key=lambda c: c.size)
         latest = candidates[-1]
         if latest.size > self._state.size:
             raise StoreBehindError(self._state.size, latest.size)
@@ -234,7 +241,7 @@ class Sequencer:
         is written. On return the entries are durable and covered by :attr:`published`.
         """
         with self._lock:
-            with self.engine.begin() as conn:
+            with self._writer.begin() as conn:
                 size, stored_root = self._lock_head(conn)
                 if size != self._state.size or stored_root != self._state.root():
                     self._state = TreeState.load(conn, self.store, size)  # another writer moved on
@@ -243,7 +250,10 @@ class Sequencer:
                 state = self._write(conn, batch.entries)
             self._state = state
             if batch.entries:
-                self._publish()
+                try:
+                    self._publish_or_raise()
+                except LedgerError as exc:
+                    raise PublishError(batch.start, len(batch.entries), exc) from exc
 
     def append(self, envelopes: list[Envelope]) -> list[int]:
         """Append envelopes in one batch; return their indices once published."""
@@ -290,30 +300,43 @@ class Sequencer:
         conn.execute(log_head.update().where(log_head.c.id == HEAD_ID).values(size=state.size, root=state.root()))
         return state
 
-    def _publish(self) -> SignedCheckpoint:
-        """Sign a checkpoint for the committed tree, after proving it extends the last one."""
-        size, new_root = self._state.size, self._state.root()
-        last = self._published
-        if last is not None and last.size == size:
-            if last.root != new_root:
-                raise ForkError(f"tree of size {size} has a different root from its published checkpoint")
-            return last
-        if last is not None and last.size > 0:
-            if size < last.size:
+    def _publish_or_raise(self) -> SignedCheckpoint:
+        """Sign a checkpoint for the committed head, after proving it extends the last one.
+
+        Runs under the head lock, so writers in other processes publish one at a time and the
+        checkpoint file never goes backwards: the head may have moved past this process's
+        batch, and then it is the head that gets signed (or adopted, if already signed).
+        """
+        with self._writer.begin() as conn:
+            size, head_root = self._lock_head(conn)
+            recorded = conn.execute(
+                sa.select(log_checkpoints.c.note).order_by(log_checkpoints.c.size.desc()).limit(1)
+            ).scalar()
+            last = self._published
+            if recorded is not None:
+                other = open_checkpoint(recorded, self.log_key.verifier)
+                if last is None or other.size > last.size:
+                    last = other
+            if last is not None and last.size > size:
                 raise StoreBehindError(size, last.size)
-            try:
-                proof = consistency_proof(last.size, size, self._hashes)
-                verify_consistency(last.size, size, last.root, new_root, proof)
-            except ProofError as exc:
-                raise ForkError(f"refusing to sign size {size}: not consistent with size {last.size}: {exc}") from exc
-        signed = sign_checkpoint(Checkpoint(self.origin, size, new_root), self.log_key)
-        note = signed.encode()
-        if self.checkpoint_path is not None:
-            write_atomically(self.checkpoint_path, note)
-        with self.engine.begin() as conn:
-            exists = conn.execute(sa.select(log_checkpoints.c.size).where(log_checkpoints.c.size == size)).first()
-            if exists is None:
-                conn.execute(log_checkpoints.insert().values(size=size, note=note))
+            if last is not None and last.size == size:
+                if last.root != head_root:
+                    raise ForkError(f"tree of size {size} has a different root from its published checkpoint")
+                self._published = last
+                return last
+            if last is not None and last.size > 0:
+                try:
+                    proof = consistency_proof(last.size, size, self._hashes)
+                    verify_consistency(last.size, size, last.root, head_root, proof)
+                except ProofError as exc:
+                    raise ForkError(
+                        f"refusing to sign size {size}: not consistent with size {last.size}: {exc}"
+                    ) from exc
+            signed = sign_checkpoint(Checkpoint(self.origin, size, head_root), self.log_key)
+            note = signed.encode()
+            if self.checkpoint_path is not None:
+                write_atomically(self.checkpoint_path, note)
+            conn.execute(log_checkpoints.insert().values(size=size, note=note))
         self._published = signed
         return signed
 

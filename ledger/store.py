@@ -59,9 +59,12 @@ HEAD_ID = 1
 def create_tables(engine: Engine) -> None:
     """Create the log tables and the empty head if they do not exist."""
     metadata.create_all(engine)
-    with engine.begin() as conn:
-        if conn.execute(sa.select(log_head.c.id)).first() is None:
-            conn.execute(log_head.insert().values(id=HEAD_ID, size=0, root=EMPTY_ROOT))
+    try:
+        with engine.begin() as conn:
+            if conn.execute(sa.select(log_head.c.id)).first() is None:
+                conn.execute(log_head.insert().values(id=HEAD_ID, size=0, root=EMPTY_ROOT))
+    except sa.exc.IntegrityError:
+        pass  # another process created the head first
 
 
 class LogStore:
@@ -142,12 +145,18 @@ class LogStore:
             row = conn.execute(query).first()
         return str(row.note) if row else None
 
-    def checkpoints(self) -> list[str]:
-        """Return every recorded checkpoint note, smallest size first."""
+    def checkpoint_at(self, size: int) -> str | None:
+        """Return the checkpoint note recorded for tree ``size``, if the log signed one."""
+        query = sa.select(log_checkpoints.c.note).where(log_checkpoints.c.size == size)
         with self.engine.connect() as conn:
-            return [
-                str(r.note) for r in conn.execute(sa.select(log_checkpoints.c.note).order_by(log_checkpoints.c.size))
-            ]
+            row = conn.execute(query).first()
+        return str(row.note) if row else None
+
+    def checkpoints(self) -> list[tuple[int, str]]:
+        """Return every recorded (size column, checkpoint note), smallest size first."""
+        query = sa.select(log_checkpoints.c.size, log_checkpoints.c.note).order_by(log_checkpoints.c.size)
+        with self.engine.connect() as conn:
+            return [(int(r.size), str(r.note)) for r in conn.execute(query)]
 
 
 def hashes_in(data: bytes) -> int:

@@ -9,6 +9,7 @@ tile (tlog-tiles § "Partial Tiles"). Entry bundles share level 0's coordinates.
 from __future__ import annotations
 
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ def encode_index(index: int) -> str:
     return "/".join([f"x{g}" for g in groups[:-1]] + [groups[-1]])
 
 
+_MAX_INDEX_GROUPS = 7  # 2**63 has 19 digits
 _PATH = re.compile(r"^(?P<index>(?:x[0-9]{3}/)*[0-9]{3})(?:\.p/(?P<width>[1-9][0-9]{0,2}))?$")
 
 
@@ -66,8 +68,13 @@ def parse_tile_path(level: str, rest: str) -> Tile:
     width = int(match["width"]) if match["width"] else TILE_WIDTH
     if match["width"] and width >= TILE_WIDTH:
         raise ValueError(f"partial tile width {width} must be between 1 and 255")
-    index = int(match["index"].replace("x", "").replace("/", ""))
-    return Tile(lvl, index, width)
+    if match["index"].count("/") > _MAX_INDEX_GROUPS - 1:
+        raise ValueError("tile index is too long")
+    tile = Tile(lvl, int(match["index"].replace("x", "").replace("/", "")), width)
+    # One tile, one path: refuse leading zero groups such as x000/001 (as Go's tlog does).
+    if tile.path != f"tile/{level}/{rest}":
+        raise ValueError(f"tile path is not canonical; expected {tile.path}")
+    return tile
 
 
 def tile_width_at(level: int, index: int, size: int) -> int:
@@ -107,6 +114,7 @@ class TileHashes:
         self._cache: OrderedDict[tuple[int, int], list[bytes]] = OrderedDict()
         self._cache_bytes = cache_bytes
         self._cached_bytes = 0
+        self._lock = threading.Lock()  # request threads share one cache
 
     def __call__(self, height: int, index: int) -> bytes:
         level, within = divmod(height, TILE_HEIGHT)
@@ -117,6 +125,10 @@ class TileHashes:
         return levels[within][position : position + HASH_SIZE]
 
     def _expanded(self, level: int, index: int, needed: int) -> list[bytes]:
+        with self._lock:
+            return self._expanded_locked(level, index, needed)
+
+    def _expanded_locked(self, level: int, index: int, needed: int) -> list[bytes]:
         key = (level, index)
         cached = self._cache.get(key)
         if cached is not None and len(cached[0]) >= needed * HASH_SIZE:

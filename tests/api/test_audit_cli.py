@@ -142,3 +142,32 @@ def test_a_rolled_back_database_with_its_checkpoints_is_still_caught_by_the_pinn
     code, output = _audit(root, url)
     assert code == 1
     assert "rollback" in output
+
+
+def test_a_checkpoint_filed_under_another_size_is_named(demo_dir: tuple[Path, str]) -> None:
+    root, url = demo_dir
+
+    def swap(conn: Connection) -> None:  # would make the size-120 checkpoint look like the latest
+        conn.execute(log_checkpoints.update().where(log_checkpoints.c.size == 120).values(size=10_000))
+
+    _tamper(url, swap)
+    code, output = _audit(root, url)
+    assert code == 1
+    assert "is filed under size 10000 but signs 120" in output
+
+
+def test_an_independently_pinned_checkpoint_catches_a_rollback_of_the_whole_data_directory(
+    demo_dir: tuple[Path, str], tmp_path: Path
+) -> None:
+    root, url = demo_dir
+    pinned = tmp_path / "pinned-checkpoint"
+    pinned.write_text((root / "checkpoint").read_text())
+    _tamper(url, lambda conn: conn.execute(log_entries.delete().where(log_entries.c.idx >= 280)))
+    _tamper(url, lambda conn: conn.execute(log_checkpoints.delete().where(log_checkpoints.c.size > 280)))
+    (root / "checkpoint").unlink()  # whoever rolled back the database removed the file too
+    code, output = _audit(root, url)
+    assert code == 1  # caught only because the head row was not rolled back with the rest
+    assert "no pinned checkpoint" in output
+    result = runner.invoke(app, ["audit", "--data-dir", str(root), "--database-url", url, "--checkpoint", str(pinned)])
+    assert result.exit_code == 1
+    assert "rollback" in result.output

@@ -138,3 +138,35 @@ def test_errors_are_problem_json(client: TestClient, path: str, status: int) -> 
     assert body["status"] == status
     assert body["type"].startswith("/problems/")
     assert body["detail"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/log/tile/0/x000/001", "/log/tile/0/x000/x000/x000/000.p/10", "/log/tile/0/" + "x999/" * 8 + "000"]
+)
+def test_a_tile_has_one_path(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_proofs_for_an_older_size_carry_that_size_s_checkpoint(client: TestClient) -> None:
+    vkey = _vkey(client)
+    proof = client.get("/v1/log/entries/5/inclusion-proof", params={"tree_size": 100}).json()
+    signed = open_checkpoint(proof["checkpoint"], vkey)
+    assert signed.size == 100
+    hashes = [base64.b64decode(h) for h in proof["hashes"]]
+    verify_inclusion(5, 100, base64.b64decode(proof["leaf_hash"]), hashes, signed.root)
+    assert client.get("/v1/log/entries/5/inclusion-proof", params={"tree_size": 99}).json()["checkpoint"] is None
+
+
+def test_an_unexpected_failure_is_a_problem_too(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = TestClient(create_app(node), raise_server_exceptions=False)
+
+    def lost_database() -> None:
+        raise OSError("the database vanished under the server")
+
+    monkeypatch.setattr(node.store, "latest_checkpoint", lost_database)
+    response = client.get("/log/checkpoint")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "/problems/internal-error"
