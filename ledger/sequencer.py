@@ -31,7 +31,7 @@ from ledger.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint, sig
 from ledger.database import is_sqlite
 from ledger.dsse import Envelope
 from ledger.entry import LogEntry, format_time
-from ledger.errors import EntryError, ForkError, LedgerError, ProofError, PublishError, StoreBehindError
+from ledger.errors import EntryError, ForkError, ProofError, PublishError, StoreBehindError
 from ledger.keys import SignerKey
 from ledger.merkle import (
     HASH_SIZE,
@@ -252,7 +252,7 @@ class Sequencer:
             if batch.entries:
                 try:
                     self._publish_or_raise()
-                except LedgerError as exc:
+                except Exception as exc:  # whatever failed, the caller must know its entries committed
                     raise PublishError(batch.start, len(batch.entries), exc) from exc
 
     def append(self, envelopes: list[Envelope]) -> list[int]:

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from ledger.checkpoint import open_checkpoint
 from ledger.database import create_engine
-from ledger.errors import ForkError, StoreBehindError
+from ledger.errors import ForkError, PublishError, StoreBehindError
 from ledger.merkle import EMPTY_ROOT, leaf_hash, leaf_hashes_subtree, root, verify_consistency, verify_inclusion
 from ledger.reader import LogReader
 from ledger.store import LogStore, log_tiles
@@ -163,3 +163,18 @@ def test_tiles_are_one_row_per_level_and_index(engine: Engine) -> None:
     with engine.connect() as conn:
         rows = conn.execute(sa.select(log_tiles.c.level, log_tiles.c.idx, sa.func.length(log_tiles.c.hashes))).all()
     assert sorted((r[0], r[1], r[2]) for r in rows) == [(0, 0, 8192), (0, 1, 32), (1, 0, 32)]
+
+
+def test_a_publish_failure_after_commit_says_the_entries_are_committed(engine: Engine, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "checkpoint"
+    seq = sequencer(engine, checkpoint)
+    seq.append([statement(0), statement(1)])
+    (tmp_path / "not-a-directory").write_text("")
+    seq.checkpoint_path = tmp_path / "not-a-directory" / "checkpoint"  # writing it now fails
+    with pytest.raises(PublishError) as failed:
+        seq.append([statement(2), statement(3), statement(4)])
+    seq.checkpoint_path = checkpoint
+    assert (failed.value.first, failed.value.count) == (2, 3)
+    assert seq.store.head()[0] == 5  # durable, and covered by the next checkpoint
+    seq.append([statement(5)])
+    assert seq.published.size == 6
