@@ -11,9 +11,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ledger.audit import AuditError, TrustedKeys, audit_log
+from ledger.database import create_engine
 from ledger.errors import LedgerError
 from ledger.keys import ALG_COSIGNATURE_V1, ALG_ED25519, SignerKey, VerifierKey
 from ledger.receipt import verify_receipt
+from ledger.store import LogStore
 from registry.datadir import DEFAULT_ORIGIN, DataDir, DataDirError, write_secret
 from registry.demo import build_demo
 from registry.node import open_node
@@ -114,9 +116,6 @@ def audit(
     An auditor should pass --vkey and --checkpoint obtained independently: files inside the
     data directory are only as trustworthy as whoever controls it.
     """
-    from ledger.database import create_engine
-    from ledger.store import LogStore
-
     directory = DataDir(data_dir)
     try:
         log_key = _load_vkey(vkey) if vkey else VerifierKey.parse(directory.log_vkey.read_text())

@@ -60,7 +60,7 @@ def install(app: FastAPI) -> None:
 
     async def domain_error(request: Request, exc: Exception) -> JSONResponse:
         del request
-        status = next((s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 500)
+        status = next((STATUS_BY_ERROR[c] for c in type(exc).__mro__ if c in STATUS_BY_ERROR), 500)
         code = getattr(exc, "code", "internal-error")
         return problem(status, code, code.replace("-", " ").capitalize(), str(exc))
 

@@ -10,7 +10,6 @@ any signature that fails all reject the envelope.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -52,9 +51,9 @@ class Envelope:
     def to_json(self) -> dict[str, Any]:
         """Return the envelope as a JSON object (DSSE field names)."""
         return {
-            "payload": base64.b64encode(self.payload).decode(),
+            "payload": b64.encode(self.payload),
             "payloadType": self.payload_type,
-            "signatures": [{"keyid": s.keyid, "sig": base64.b64encode(s.sig).decode()} for s in self.signatures],
+            "signatures": [{"keyid": s.keyid, "sig": b64.encode(s.sig)} for s in self.signatures],
         }
 
     @classmethod

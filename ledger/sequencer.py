@@ -215,7 +215,7 @@ class Sequencer:
             candidates.append(open_checkpoint(self.checkpoint_path.read_text(), verifier))
         recorded = self.store.latest_checkpoint()
         if recorded is not None:
-            candidates.append(open_checkpoint(recorded, verifier))
+            candidates.append(open_checkpoint(recorded[1], verifier))
         return sorted(candidates, key=lambda c: c.size)
 
     def _check_published(self, candidates: list[SignedCheckpoint]) -> SignedCheckpoint | None:
@@ -309,14 +309,10 @@ class Sequencer:
         """
         with self._writer.begin() as conn:
             size, head_root = self._lock_head(conn)
-            recorded = conn.execute(
-                sa.select(log_checkpoints.c.note).order_by(log_checkpoints.c.size.desc()).limit(1)
-            ).scalar()
+            recorded = self.store.latest_checkpoint(conn)
             last = self._published
-            if recorded is not None:
-                other = open_checkpoint(recorded, self.log_key.verifier)
-                if last is None or other.size > last.size:
-                    last = other
+            if recorded is not None and (last is None or recorded[0] > last.size):
+                last = open_checkpoint(recorded[1], self.log_key.verifier)  # another writer's
             if last is not None and last.size > size:
                 raise StoreBehindError(size, last.size)
             if last is not None and last.size == size:

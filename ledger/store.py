@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from ledger.merkle import EMPTY_ROOT, HASH_SIZE
@@ -59,12 +60,12 @@ HEAD_ID = 1
 def create_tables(engine: Engine) -> None:
     """Create the log tables and the empty head if they do not exist."""
     metadata.create_all(engine)
-    try:
-        with engine.begin() as conn:
-            if conn.execute(sa.select(log_head.c.id)).first() is None:
-                conn.execute(log_head.insert().values(id=HEAD_ID, size=0, root=EMPTY_ROOT))
-    except sa.exc.IntegrityError:
-        pass  # another process created the head first
+    # INSERT … ON CONFLICT DO NOTHING: writers starting together create the head once.
+    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    with engine.begin() as conn:
+        conn.execute(
+            insert(log_head).values(id=HEAD_ID, size=0, root=EMPTY_ROOT).on_conflict_do_nothing(index_elements=["id"])
+        )
 
 
 class LogStore:
@@ -138,12 +139,15 @@ class LogStore:
             for row in conn.execute(sa.select(log_tiles).order_by(log_tiles.c.level, log_tiles.c.idx)):
                 yield int(row.level), int(row.idx), bytes(row.hashes)
 
-    def latest_checkpoint(self) -> str | None:
-        """Return the note of the largest checkpoint recorded in the database, if any."""
-        query = sa.select(log_checkpoints.c.note).order_by(log_checkpoints.c.size.desc()).limit(1)
-        with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        return str(row.note) if row else None
+    def latest_checkpoint(self, conn: Connection | None = None) -> tuple[int, str] | None:
+        """Return (size column, note) of the largest checkpoint recorded in the database, if any."""
+        query = sa.select(log_checkpoints.c.size, log_checkpoints.c.note).order_by(log_checkpoints.c.size.desc())
+        if conn is not None:
+            row = conn.execute(query.limit(1)).first()
+        else:
+            with self.engine.connect() as c:
+                row = c.execute(query.limit(1)).first()
+        return (int(row.size), str(row.note)) if row else None
 
     def checkpoint_at(self, size: int) -> str | None:
         """Return the checkpoint note recorded for tree ``size``, if the log signed one."""

@@ -129,16 +129,17 @@ def test_deleting_the_newest_entries_is_reported_as_a_rollback(demo_dir: tuple[P
     assert "entries 290..299 were deleted" in output
 
 
+def _roll_back_to_280(conn: Connection) -> None:
+    """Delete entries and checkpoints past 280, as if the database were restored from a backup."""
+    conn.execute(log_entries.delete().where(log_entries.c.idx >= 280))
+    conn.execute(log_checkpoints.delete().where(log_checkpoints.c.size > 280))
+
+
 def test_a_rolled_back_database_with_its_checkpoints_is_still_caught_by_the_pinned_checkpoint(
     demo_dir: tuple[Path, str],
 ) -> None:
     root, url = demo_dir
-
-    def roll_back(conn: Connection) -> None:  # as if the database were restored from an old backup
-        conn.execute(log_entries.delete().where(log_entries.c.idx >= 280))
-        conn.execute(log_checkpoints.delete().where(log_checkpoints.c.size > 280))
-
-    _tamper(url, roll_back)
+    _tamper(url, _roll_back_to_280)
     code, output = _audit(root, url)
     assert code == 1
     assert "rollback" in output
@@ -162,8 +163,7 @@ def test_an_independently_pinned_checkpoint_catches_a_rollback_of_the_whole_data
     root, url = demo_dir
     pinned = tmp_path / "pinned-checkpoint"
     pinned.write_text((root / "checkpoint").read_text())
-    _tamper(url, lambda conn: conn.execute(log_entries.delete().where(log_entries.c.idx >= 280)))
-    _tamper(url, lambda conn: conn.execute(log_checkpoints.delete().where(log_checkpoints.c.size > 280)))
+    _tamper(url, _roll_back_to_280)
     (root / "checkpoint").unlink()  # whoever rolled back the database removed the file too
     code, output = _audit(root, url)
     assert code == 1  # caught only because the head row was not rolled back with the rest
