@@ -110,9 +110,9 @@ class LogStore:
             row = conn.execute(sa.select(log_entries.c.data).where(log_entries.c.idx == index)).first()
         return bytes(row.data) if row else None
 
-    def iter_entries(self, *, chunk: int = 4096) -> Iterator[tuple[int, bytes]]:
-        """Yield every stored (index, entry) in index order, reading ``chunk`` rows at a time."""
-        last = -1
+    def iter_entries(self, *, start: int = 0, chunk: int = 4096) -> Iterator[tuple[int, bytes]]:
+        """Yield every stored (index, entry) from ``start`` on, in index order, ``chunk`` rows at a time."""
+        last = start - 1
         while True:
             query = (
                 sa.select(log_entries.c.idx, log_entries.c.data)

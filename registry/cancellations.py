@@ -1,0 +1,105 @@
+"""Cancellation by the operator: reversals, invalidations, corrections and exports."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from registry.blocks import Block, covering, record_movement, replace, resolve
+from registry.errors import RuleError, UnitsCancelledError, UnitsRetiredError
+from registry.events import Cancelled
+from registry.position import Position
+from registry.projects import get_project
+from registry.schema import batches, blocks, cancellations
+from registry.serials import SerialRange
+from registry.vocabulary import BlockStatus, CancellationReason
+
+
+def cancel(conn: Connection, event: Cancelled, at: Position) -> None:
+    """Cancel units for ``event.reason``.
+
+    A reversal draws ``quantity`` units from the project's buffer pool first (oldest batch
+    first) and only the remainder from the held units of ``serial``; it is refused if the two
+    together cannot cover the loss. Other reasons cancel exactly ``serial``. Retired units
+    are never cancelled: a retirement is irreversible.
+    """
+    if event.reason == CancellationReason.REVERSAL:
+        assert event.project is not None and event.quantity is not None  # checked by the event model
+        get_project(conn, event.project, "project")
+        from_buffer, remainder, parts = _draw_buffer(conn, event.project, event.quantity, at)
+        if remainder:
+            if event.serial is None:
+                raise RuleError(
+                    "quantity",
+                    f"the buffer pool of {event.project!r} holds {from_buffer} units; "
+                    f"name the serials from which to cancel the other {remainder}",
+                )
+            if event.serial.quantity < remainder:
+                raise RuleError(
+                    "serial",
+                    f"{event.serial} holds {event.serial.quantity} units; the buffer leaves {remainder} to cancel",
+                )
+            resolve(conn, event.serial)
+            _cancel_held(conn, event.serial.sub(event.serial.first, event.serial.first + remainder - 1), at, parts)
+        project, quantity = event.project, event.quantity
+    else:
+        assert event.serial is not None  # checked by the event model
+        resolve(conn, event.serial)
+        from_buffer = _cancel_held(conn, event.serial, at, 0)
+        project, quantity = event.serial.project, event.serial.quantity
+    destination = event.destination
+    conn.execute(
+        cancellations.insert().values(
+            idx=at.index,
+            reason=event.reason.value,
+            project=project,
+            quantity=quantity,
+            from_buffer=from_buffer,
+            affected=str(event.serial) if event.serial else None,
+            destination_registry=destination.registry if destination else None,
+            destination_account=destination.account if destination else None,
+            note=event.note,
+        )
+    )
+
+
+def _draw_buffer(conn: Connection, project: str, quantity: int, at: Position) -> tuple[int, int, int]:
+    """Cancel up to ``quantity`` buffer units of ``project``; return (cancelled, still to cancel, parts recorded)."""
+    rows = conn.execute(
+        sa.select(blocks, batches.c.vintage)
+        .join(batches, batches.c.number == blocks.c.batch)
+        .where(batches.c.project == project, blocks.c.status == BlockStatus.BUFFER.value)
+        .order_by(blocks.c.first)
+    ).all()
+    remaining = quantity
+    parts = 0
+    for row in rows:
+        if not remaining:
+            break
+        block = Block(row.first, row.last, row.batch, None, BlockStatus.BUFFER, row.since)
+        take = min(remaining, block.last - block.first + 1)
+        serial = SerialRange(project, row.vintage, block.batch, block.first, block.first + take - 1)
+        replace(conn, [block], serial.first, serial.last, holder=None, status=BlockStatus.CANCELLED, at=at.index)
+        record_movement(conn, at.index, parts, "cancellation", serial, sender=None, receiver=None)
+        remaining -= take
+        parts += 1
+    return quantity - remaining, remaining, parts
+
+
+def _cancel_held(conn: Connection, serial: SerialRange, at: Position, part: int) -> int:
+    """Cancel every unit of ``serial`` (held or in the buffer pool); return how many were buffer units."""
+    found = covering(conn, serial.first, serial.last)
+    for block in found:
+        piece = serial.sub(max(block.first, serial.first), min(block.last, serial.last))
+        if block.status == BlockStatus.RETIRED:
+            raise UnitsRetiredError(str(piece), block.since)
+        if block.status == BlockStatus.CANCELLED:
+            raise UnitsCancelledError(str(piece), block.since)
+    from_buffer = 0
+    for offset, block in enumerate(found):
+        piece = serial.sub(max(block.first, serial.first), min(block.last, serial.last))
+        if block.status == BlockStatus.BUFFER:
+            from_buffer += piece.quantity
+        replace(conn, [block], piece.first, piece.last, holder=block.holder, status=BlockStatus.CANCELLED, at=at.index)
+        record_movement(conn, at.index, part + offset, "cancellation", piece, sender=block.holder, receiver=None)
+    return from_buffer

@@ -1,0 +1,216 @@
+"""Commands: the unsigned events a party asks the registry to accept, built field by field.
+
+Each function returns the JSON object of one event type (see :mod:`registry.events`), with
+``registry`` set to the log's origin and a fresh idempotency ``id`` unless one is given;
+:func:`sign` wraps it in a DSSE envelope. The CLI, the demo and the tests all build events
+here, so the format has one writer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from ledger import b64, dsse
+from ledger.keys import SignerKey
+from registry.statements import sign_statement
+
+Command = dict[str, Any]
+
+
+def _base(kind: str, registry: str, event_id: str | None) -> Command:
+    return {"type": kind, "registry": registry, "id": event_id or str(uuid.uuid4())}
+
+
+def public_key(key: SignerKey) -> str:
+    """The base64 public key that account and key events carry."""
+    return b64.encode(key.verifier.public_key)
+
+
+def open_account(
+    registry: str,
+    *,
+    operator: str,
+    account: str,
+    role: str,
+    name: str,
+    keys: Sequence[str],
+    jurisdiction: dict[str, str] | None = None,
+    boundary: dict[str, str] | None = None,
+    event_id: str | None = None,
+) -> Command:
+    command = _base("account", registry, event_id) | {
+        "operator": operator,
+        "account": account,
+        "role": role,
+        "name": name,
+        "keys": list(keys),
+    }
+    if jurisdiction is not None:
+        command["jurisdiction"] = jurisdiction
+    if boundary is not None:
+        command["boundary"] = boundary
+    return command
+
+
+def bind_key(registry: str, operator: str, account: str, key: str, *, event_id: str | None = None) -> Command:
+    return _base("key-binding", registry, event_id) | {"operator": operator, "account": account, "key": key}
+
+
+def rotate_key(
+    registry: str, operator: str, account: str, revoke: str, key: str, *, event_id: str | None = None
+) -> Command:
+    return _base("key-rotation", registry, event_id) | {
+        "operator": operator,
+        "account": account,
+        "revoke": revoke,
+        "key": key,
+    }
+
+
+def revoke_key(
+    registry: str, operator: str, account: str, revoke: str, reason: str, *, event_id: str | None = None
+) -> Command:
+    return _base("key-revocation", registry, event_id) | {
+        "operator": operator,
+        "account": account,
+        "revoke": revoke,
+        "reason": reason,
+    }
+
+
+def register_project(
+    registry: str,
+    *,
+    project: str,
+    supplier: str,
+    name: str,
+    method: str,
+    unit_type: str,
+    location: dict[str, str],
+    methodology: str,
+    scheme: str,
+    external_ids: Sequence[str] = (),
+    event_id: str | None = None,
+) -> Command:
+    return _base("project", registry, event_id) | {
+        "project": project,
+        "supplier": supplier,
+        "name": name,
+        "method": method,
+        "unit_type": unit_type,
+        "location": location,
+        "methodology": methodology,
+        "scheme": scheme,
+        "external_ids": list(external_ids),
+    }
+
+
+def issue(
+    registry: str,
+    *,
+    project: str,
+    supplier: str,
+    verifier: str,
+    monitoring_period: tuple[str, str],
+    vintage: int,
+    quantity: int,
+    report_sha256: str,
+    buffer: int = 0,
+    durability_years: int = 1000,
+    expires: str | None = None,
+    event_id: str | None = None,
+) -> Command:
+    command = _base("issuance", registry, event_id) | {
+        "project": project,
+        "supplier": supplier,
+        "verifier": verifier,
+        "monitoring_period": {"start": monitoring_period[0], "end": monitoring_period[1]},
+        "vintage": vintage,
+        "quantity": quantity,
+        "buffer": buffer,
+        "durability_years": durability_years,
+        "report_sha256": report_sha256,
+    }
+    if expires is not None:
+        command["expires"] = expires
+    return command
+
+
+def transfer(registry: str, sender: str, to: str, serial: str, *, event_id: str | None = None) -> Command:
+    return _base("transfer", registry, event_id) | {"from": sender, "to": to, "serial": serial}
+
+
+def sell(
+    registry: str,
+    sender: str,
+    to: str,
+    serial: str,
+    *,
+    price: tuple[str, str] | None = None,
+    terms_sha256: str | None = None,
+    event_id: str | None = None,
+) -> Command:
+    command = _base("sale", registry, event_id) | {"from": sender, "to": to, "serial": serial}
+    if price is not None:
+        command["price"] = {"amount": price[0], "currency": price[1]}
+    if terms_sha256 is not None:
+        command["terms_sha256"] = terms_sha256
+    return command
+
+
+def retire(
+    registry: str,
+    holder: str,
+    serial: str,
+    purpose: str,
+    jurisdiction: str,
+    *,
+    beneficiary_account: str | None = None,
+    beneficiary_name: str | None = None,
+    year: int | None = None,
+    period: tuple[str, str] | None = None,
+    event_id: str | None = None,
+) -> Command:
+    beneficiary = {"account": beneficiary_account} if beneficiary_account is not None else {"name": beneficiary_name}
+    claim_period: dict[str, Any] = {"year": year} if year is not None else {}
+    if period is not None:
+        claim_period = {"start": period[0], "end": period[1]}
+    return _base("retirement", registry, event_id) | {
+        "holder": holder,
+        "serial": serial,
+        "beneficiary": beneficiary,
+        "purpose": purpose,
+        "period": claim_period,
+        "jurisdiction": jurisdiction,
+    }
+
+
+def cancel(
+    registry: str,
+    operator: str,
+    reason: str,
+    note: str,
+    *,
+    serial: str | None = None,
+    project: str | None = None,
+    quantity: int | None = None,
+    destination: dict[str, str] | None = None,
+    event_id: str | None = None,
+) -> Command:
+    command = _base("cancellation", registry, event_id) | {"operator": operator, "reason": reason, "note": note}
+    for field, value in (
+        ("serial", serial),
+        ("project", project),
+        ("quantity", quantity),
+        ("destination", destination),
+    ):
+        if value is not None:
+            command[field] = value
+    return command
+
+
+def sign(command: Command, signers: Sequence[SignerKey]) -> dsse.Envelope:
+    """Sign ``command`` as a registry event (DSSE, RFC 8785 payload) by every key in ``signers``."""
+    return sign_statement(command, signers)

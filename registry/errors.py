@@ -1,0 +1,161 @@
+"""Errors raised by the registry domain.
+
+Every error has a stable ``code`` (the API turns it into the problem ``type``) and carries
+the facts a caller needs as attributes::
+
+    RegistryError
+    ├── InvalidEventError        a field of an event is missing, malformed or out of range
+    ├── WrongRegistryError       the event names another registry (a replayed envelope)
+    ├── UnauthorisedError        a signature is missing, by a revoked or unknown key, or unexpected
+    ├── UnknownError             an event names an account, project or batch that does not exist
+    ├── RuleError                the event breaks a domain rule (role, buffer, shortfall, …)
+    ├── RecordNotFoundError      a read asked for something that does not exist
+    ├── ReplayError              a log entry cannot be applied on replay: state cannot be rebuilt
+    └── ConflictError            the event conflicts with current state
+        ├── NotHolderError       the units are held by someone else (or were moved meanwhile)
+        ├── UnitsRetiredError    the units were retired: they never move again
+        ├── UnitsCancelledError  the units were cancelled: they never move again
+        ├── AlreadyExistsError   an account, key or project id is taken
+        └── IdempotencyConflictError  the event id was used for a different event
+"""
+
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    """Root of every error raised by :mod:`registry`."""
+
+    code = "registry-error"
+
+
+class InvalidEventError(RegistryError):
+    """An event field is missing, malformed or out of range; ``field`` names it."""
+
+    code = "invalid-event"
+
+    def __init__(self, field: str, message: str, errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.errors = errors or [{"field": field, "message": message}]
+
+
+class WrongRegistryError(RegistryError):
+    """The event was signed for another registry's log."""
+
+    code = "wrong-registry"
+
+    def __init__(self, named: str, origin: str) -> None:
+        super().__init__(f"registry: the event is for {named!r}; this registry is {origin!r}")
+        self.named = named
+        self.origin = origin
+
+
+class UnauthorisedError(RegistryError):
+    """The event's signatures do not give the authority it needs."""
+
+    code = "unauthorised"
+
+
+class UnknownError(RegistryError):
+    """An event names a record that does not exist; ``field`` names the field."""
+
+    code = "unknown-reference"
+
+    def __init__(self, field: str, kind: str, name: object) -> None:
+        super().__init__(f"{field}: no {kind} {name!r}")
+        self.field = field
+        self.kind = kind
+        self.name = name
+
+
+class RuleError(RegistryError):
+    """The event breaks a rule of the registry; ``field`` names the field at fault."""
+
+    code = "rule-violation"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class RecordNotFoundError(RegistryError):
+    """A read named a record that does not exist."""
+
+    code = "not-found"
+
+
+class ConflictError(RegistryError):
+    """The event conflicts with the registry's current state; retrying it will not help."""
+
+    code = "conflict"
+
+
+class NotHolderError(ConflictError):
+    """Some of the units are not held by the account that tried to move them."""
+
+    code = "not-holder"
+
+    def __init__(self, serials: str, account: str, holder: str | None, since: int) -> None:
+        held_by = f"held by {holder!r}" if holder else "in the buffer pool"
+        super().__init__(f"serials {serials} are not held by {account!r}: they are {held_by} since log index {since}")
+        self.serials = serials
+        self.account = account
+        self.holder = holder
+        self.since = since
+
+
+class UnitsRetiredError(ConflictError):
+    """Some of the units were retired, which is irreversible."""
+
+    code = "units-retired"
+
+    def __init__(self, serials: str, since: int) -> None:
+        super().__init__(f"serials {serials} were retired at log index {since} and can never move again")
+        self.serials = serials
+        self.since = since
+
+
+class UnitsCancelledError(ConflictError):
+    """Some of the units were cancelled."""
+
+    code = "units-cancelled"
+
+    def __init__(self, serials: str, since: int) -> None:
+        super().__init__(f"serials {serials} were cancelled at log index {since} and can never move again")
+        self.serials = serials
+        self.since = since
+
+
+class AlreadyExistsError(ConflictError):
+    """An account, key or project identifier is already taken."""
+
+    code = "already-exists"
+
+    def __init__(self, field: str, kind: str, name: str, index: int) -> None:
+        super().__init__(f"{field}: {kind} {name!r} already exists (log index {index})")
+        self.field = field
+        self.kind = kind
+        self.name = name
+        self.index = index
+
+
+class IdempotencyConflictError(ConflictError):
+    """The event's idempotency id was already used for a different event."""
+
+    code = "idempotency-conflict"
+
+    def __init__(self, event_id: str, index: int) -> None:
+        super().__init__(f"id: {event_id!r} was already used by a different event (log index {index})")
+        self.event_id = event_id
+        self.index = index
+
+
+class ReplayError(RegistryError):
+    """An entry of the log could not be applied when replaying it: the state cannot be rebuilt."""
+
+    code = "replay-failed"
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(f"entry {index}: {reason}")
+        self.index = index
+        self.reason = reason

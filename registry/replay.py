@@ -1,0 +1,117 @@
+"""Replaying the log: the registry's state is a pure function of its entries (DESIGN.md §2).
+
+:func:`catch_up_in` brings the state tables up to the log's head by applying, through the
+same handlers as live writes, every entry they do not yet reflect; if the tables were made
+for another layout (:data:`~registry.schema.STATE_VERSION`) they are dropped and rebuilt
+from entry 0 first. :func:`rebuild` replays a whole log into an empty database, and
+:func:`snapshot` reads every state table so that two states can be compared exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ledger.entry import LogEntry
+from ledger.errors import LedgerError
+from ledger.sequencer import Sequencer
+from ledger.store import LogStore
+from registry.errors import RegistryError, ReplayError
+from registry.events import parse_event
+from registry.position import Position
+from registry.schema import (
+    HEAD_ID,
+    STATE_TABLES,
+    STATE_VERSION,
+    create_state_tables,
+    drop_state_tables,
+    metadata,
+    registry_head,
+)
+from registry.state import apply_event, find_duplicate
+from registry.statements import PAYLOAD_TYPE
+
+Progress = Callable[[int, int], None]
+
+
+def apply_entry(conn: Connection, origin: str, index: int, data: bytes) -> None:
+    """Apply log entry ``index`` to the state in ``conn``; raise :class:`ReplayError` if it cannot be."""
+    try:
+        entry = LogEntry.decode(data)
+        if entry.envelope.payload_type != PAYLOAD_TYPE:
+            raise ReplayError(index, f"payload type {entry.envelope.payload_type!r} is not a registry event")
+        event = parse_event(entry.envelope.payload)
+        if find_duplicate(conn, event, entry.envelope) is not None:
+            raise ReplayError(index, f"event id {event.id!r} was already applied")
+        apply_event(
+            conn, origin=origin, envelope=entry.envelope, event=event, at=Position(index, entry.logged_at), verified={}
+        )
+    except ReplayError:
+        raise
+    except (LedgerError, RegistryError) as exc:
+        raise ReplayError(index, str(exc)) from exc
+
+
+def catch_up(sequencer: Sequencer) -> None:
+    """Bring the state tables of ``sequencer``'s database up to its log head (under its lock)."""
+    create_state_tables(sequencer.engine)
+    with sequencer.batch() as batch:
+        catch_up_in(batch.connection, sequencer.store, sequencer.origin, batch.start)
+
+
+def catch_up_in(conn: Connection, store: LogStore, origin: str, size: int, progress: Progress | None = None) -> None:
+    """Apply entries from the first one the state lacks up to ``size``, within ``conn``'s transaction."""
+    version, applied = conn.execute(
+        sa.select(registry_head.c.version, registry_head.c.applied).where(registry_head.c.id == HEAD_ID)
+    ).one()
+    if version != STATE_VERSION:
+        # A different table layout is migrated by rebuilding the projection from the log.
+        drop_state_tables(conn)
+        metadata.create_all(conn)
+        conn.execute(registry_head.insert().values(id=HEAD_ID, version=STATE_VERSION, applied=0))
+        applied = 0
+    if applied >= size:
+        return
+    for index, data in store.iter_entries(start=applied):
+        if index >= size:
+            break
+        apply_entry(conn, origin, index, data)
+        if progress is not None:
+            progress(index + 1, size)
+    conn.execute(registry_head.update().where(registry_head.c.id == HEAD_ID).values(applied=size))
+
+
+def rebuild(
+    entries: Iterable[tuple[int, bytes]],
+    engine: Engine,
+    origin: str,
+    *,
+    progress: Progress | None = None,
+    total: int = 0,
+) -> None:
+    """Replay ``entries`` (from index 0, in order) into the empty database ``engine``."""
+    create_state_tables(engine)
+    with engine.begin() as conn:
+        count = 0
+        for index, data in entries:
+            if index != count:
+                raise ReplayError(index, f"expected entry {count} next")
+            apply_entry(conn, origin, index, data)
+            count += 1
+            if progress is not None and count % 1024 == 0:
+                progress(count, total)
+        conn.execute(registry_head.update().where(registry_head.c.id == HEAD_ID).values(applied=count))
+    if progress is not None:
+        progress(count, total)
+
+
+def snapshot(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every state table, in primary-key order, for exact comparison."""
+    result: dict[str, list[tuple[Any, ...]]] = {}
+    for table in STATE_TABLES:
+        rows = conn.execute(sa.select(table).order_by(*table.primary_key.columns))
+        result[table.name] = [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in rows]
+    return result

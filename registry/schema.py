@@ -1,0 +1,181 @@
+"""The registry's state tables: a projection of the log, rebuilt by replaying it.
+
+Nothing here is a source of truth. Every row is written by an event handler in the same
+transaction as the log entry it came from, and :mod:`registry.replay` rebuilds them all
+from entry 0. ``registry_head.applied`` counts the log entries the tables reflect, and
+``registry_head.version`` the layout below: a different version is migrated by rebuilding
+the projection from the log (docs/adr/0003-registry-state.md).
+
+Columns named ``*_at`` hold the log index of the event that wrote the row.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+STATE_VERSION = 1
+"""Bump when a table below changes: opening a registry then rebuilds its state from the log."""
+
+metadata = sa.MetaData()
+
+registry_head = sa.Table(
+    "registry_head",
+    metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("applied", sa.BigInteger, nullable=False),
+)
+
+events = sa.Table(
+    "reg_events",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("idx", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("digest", sa.LargeBinary, nullable=False),  # SHA-256 of the payload
+    sa.Column("logged_at", sa.String(32), nullable=False),
+)
+
+accounts = sa.Table(
+    "reg_accounts",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("country", sa.String(2)),
+    sa.Column("subdivision", sa.String(6)),
+    sa.Column("municipality", sa.String(12)),
+    sa.Column("boundary_sha256", sa.String(64)),
+    sa.Column("boundary_description", sa.String(500)),
+    sa.Column("opened_at", sa.BigInteger, nullable=False),
+)
+
+account_keys = sa.Table(
+    "reg_account_keys",
+    metadata,
+    sa.Column("keyid", sa.String(32), primary_key=True),  # DSSE keyid: hex SHA-256(public key)[:16]
+    sa.Column("account", sa.String(64), nullable=False, index=True),
+    sa.Column("public_key", sa.LargeBinary, nullable=False),
+    sa.Column("bound_at", sa.BigInteger, nullable=False),
+    sa.Column("revoked_at", sa.BigInteger),
+)
+
+projects = sa.Table(
+    "reg_projects",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("supplier", sa.String(64), nullable=False, index=True),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("method", sa.String(40), nullable=False),
+    sa.Column("unit_type", sa.String(40), nullable=False),
+    sa.Column("country", sa.String(2), nullable=False),
+    sa.Column("subdivision", sa.String(6)),
+    sa.Column("municipality", sa.String(12)),
+    sa.Column("latitude", sa.String(20)),
+    sa.Column("longitude", sa.String(20)),
+    sa.Column("methodology", sa.String(500), nullable=False),
+    sa.Column("scheme", sa.String(500), nullable=False),
+    sa.Column("external_ids", sa.Text, nullable=False),  # canonical JSON list
+    sa.Column("registered_at", sa.BigInteger, nullable=False),
+)
+
+batches = sa.Table(
+    "reg_batches",
+    metadata,
+    sa.Column("number", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("project", sa.String(64), nullable=False, index=True),
+    sa.Column("vintage", sa.Integer, nullable=False),
+    sa.Column("monitoring_start", sa.Date, nullable=False),
+    sa.Column("monitoring_end", sa.Date, nullable=False),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("buffer", sa.BigInteger, nullable=False),
+    sa.Column("first", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("last", sa.BigInteger, nullable=False),
+    sa.Column("durability_years", sa.Integer, nullable=False),
+    sa.Column("expires", sa.Date),
+    sa.Column("report_sha256", sa.String(64), nullable=False),
+    sa.Column("supplier", sa.String(64), nullable=False),
+    sa.Column("verifier", sa.String(64), nullable=False),
+    sa.Column("issued_at", sa.BigInteger, nullable=False),
+)
+
+blocks = sa.Table(
+    "reg_blocks",
+    metadata,
+    # A block is a maximal run of serials in one state; the blocks of a batch tile it exactly.
+    sa.Column("first", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("last", sa.BigInteger, nullable=False),
+    sa.Column("batch", sa.BigInteger, nullable=False),
+    sa.Column("holder", sa.String(64)),  # None for the buffer pool
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("since", sa.BigInteger, nullable=False),
+    sa.Index("ix_reg_blocks_holder", "holder", "status", "first"),
+)
+
+movements = sa.Table(
+    "reg_movements",
+    metadata,
+    # One row per range an event touched: the lineage of every unit (DESIGN.md §4).
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("part", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("batch", sa.BigInteger, nullable=False),
+    sa.Column("first", sa.BigInteger, nullable=False),
+    sa.Column("last", sa.BigInteger, nullable=False),
+    sa.Column("sender", sa.String(64)),
+    sa.Column("receiver", sa.String(64)),
+    sa.Index("ix_reg_movements_batch", "batch", "first"),
+)
+
+retirements = sa.Table(
+    "reg_retirements",
+    metadata,
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("holder", sa.String(64), nullable=False, index=True),
+    sa.Column("batch", sa.BigInteger, nullable=False),
+    sa.Column("first", sa.BigInteger, nullable=False),
+    sa.Column("last", sa.BigInteger, nullable=False),
+    sa.Column("beneficiary_account", sa.String(64), index=True),
+    sa.Column("beneficiary_name", sa.String(500)),
+    sa.Column("purpose", sa.String(500), nullable=False),
+    sa.Column("period_year", sa.Integer),
+    sa.Column("period_start", sa.Date, nullable=False),
+    sa.Column("period_end", sa.Date, nullable=False),
+    sa.Column("jurisdiction", sa.String(32), nullable=False),
+)
+
+cancellations = sa.Table(
+    "reg_cancellations",
+    metadata,
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("reason", sa.String(16), nullable=False),
+    sa.Column("project", sa.String(64), nullable=False, index=True),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("from_buffer", sa.BigInteger, nullable=False),
+    sa.Column("affected", sa.String(120)),  # the printed serial range the event named, if any
+    sa.Column("destination_registry", sa.String(500)),
+    sa.Column("destination_account", sa.String(500)),
+    sa.Column("note", sa.String(500), nullable=False),
+)
+
+HEAD_ID = 1
+STATE_TABLES = (events, accounts, account_keys, projects, batches, blocks, movements, retirements, cancellations)
+
+
+def create_state_tables(engine: Engine) -> None:
+    """Create the state tables and their head row if they do not exist."""
+    metadata.create_all(engine)
+    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    with engine.begin() as conn:
+        conn.execute(
+            insert(registry_head)
+            .values(id=HEAD_ID, version=STATE_VERSION, applied=0)
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+
+
+def drop_state_tables(conn: Connection) -> None:
+    """Drop every state table (the log tables stay): the projection is about to be rebuilt."""
+    metadata.drop_all(conn)

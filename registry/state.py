@@ -1,0 +1,119 @@
+"""Applying one event to the registry's state: the single path for live writes and replay.
+
+:func:`apply_event` checks, in order: the event is for this registry, its id is new (or the
+event is a byte-identical resubmission), its signatures carry the authority it needs at this
+log index, and the rules of its handler. Each event type has exactly one handler; all of
+them only write after their checks pass, and the caller runs each event in a savepoint so
+that a refused event leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ledger.dsse import Envelope
+from registry import accounts, authority, cancellations, issuance, projects, retirements, transfers
+from registry.errors import IdempotencyConflictError, UnauthorisedError, WrongRegistryError
+from registry.events import (
+    AccountOpened,
+    AnyEvent,
+    Cancelled,
+    Issued,
+    KeyBound,
+    KeyRevoked,
+    KeyRotated,
+    OperatorEvent,
+    ProjectRegistered,
+    Retired,
+    Sold,
+    Transferred,
+)
+from registry.position import Position
+from registry.schema import events
+from registry.vocabulary import Role
+
+Handler = Callable[[Connection, Any, Position], object]
+
+HANDLERS: dict[type[AnyEvent], Handler] = {
+    AccountOpened: accounts.open_account,
+    KeyBound: accounts.bind_key,
+    KeyRotated: accounts.rotate_key,
+    KeyRevoked: accounts.revoke_key,
+    ProjectRegistered: projects.register_project,
+    Issued: issuance.issue,
+    Transferred: transfers.transfer,
+    Sold: transfers.transfer,
+    Retired: retirements.retire,
+    Cancelled: cancellations.cancel,
+}
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The outcome of an event: its log index, and whether it had been accepted before."""
+
+    index: int
+    event_id: str
+    type: str
+    duplicate: bool = False
+
+
+def payload_digest(envelope: Envelope) -> bytes:
+    return hashlib.sha256(envelope.payload).digest()
+
+
+def find_duplicate(conn: Connection, event: AnyEvent, envelope: Envelope) -> Applied | None:
+    """Return the earlier acceptance of this exact event, or None if its id is new.
+
+    Raises :class:`IdempotencyConflictError` if the id was used for a different payload.
+    """
+    row = conn.execute(sa.select(events.c.idx, events.c.digest).where(events.c.id == event.id)).one_or_none()
+    if row is None:
+        return None
+    if bytes(row.digest) != payload_digest(envelope):
+        raise IdempotencyConflictError(event.id, row.idx)
+    return Applied(row.idx, event.id, event.type, duplicate=True)
+
+
+def apply_event(
+    conn: Connection,
+    *,
+    origin: str,
+    envelope: Envelope,
+    event: AnyEvent,
+    at: Position,
+    verified: Mapping[str, bytes],
+) -> None:
+    """Check ``event`` against the state in ``conn`` and write its effects, as entry ``at.index``.
+
+    ``verified`` holds the signing keys whose signatures were already checked. Raises a
+    :class:`~registry.errors.RegistryError` for anything the event may not do; the caller
+    must roll back to before the call when it does.
+    """
+    # Replay protection: an envelope signed for another registry's log is not valid here.
+    if event.registry != origin:
+        raise WrongRegistryError(event.registry, origin)
+    if at.index == 0:
+        _authorise_genesis(envelope, event)
+    else:
+        authority.authorise(conn, envelope, event.signers(), verified, operator=isinstance(event, OperatorEvent))
+    HANDLERS[type(event)](conn, event, at)
+    conn.execute(
+        events.insert().values(
+            id=event.id, idx=at.index, type=event.type, digest=payload_digest(envelope), logged_at=at.logged_at
+        )
+    )
+
+
+def _authorise_genesis(envelope: Envelope, event: AnyEvent) -> None:
+    # The log's first entry opens the operator's own account, signed by a key it binds: the
+    # root of every later authority, as the log key is the root of every checkpoint.
+    if not (isinstance(event, AccountOpened) and event.role == Role.OPERATOR and event.account == event.operator):
+        raise UnauthorisedError("the first event of a registry must open the operator's own account")
+    authority.authorise_genesis(envelope, event.keys)
