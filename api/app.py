@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import log_routes, problems
+from api import event_routes, log_routes, problems, registry_routes
 from registry.node import Node
 
 
@@ -28,4 +28,6 @@ def create_app(node: Node) -> FastAPI:
     app.state.node = node
     problems.install(app)
     app.include_router(log_routes.router)
+    app.include_router(event_routes.router)
+    app.include_router(registry_routes.router)
     return app

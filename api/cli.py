@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -10,15 +11,17 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ledger.audit import AuditError, TrustedKeys, audit_log
+from ledger.audit import AuditError, audit_log
 from ledger.database import create_engine
 from ledger.errors import LedgerError
 from ledger.keys import ALG_COSIGNATURE_V1, ALG_ED25519, SignerKey, VerifierKey
 from ledger.receipt import verify_receipt
 from ledger.store import LogStore
+from registry import replay
 from registry.datadir import DEFAULT_ORIGIN, DataDir, DataDirError, write_secret
 from registry.demo import build_demo
-from registry.node import open_node
+from registry.errors import RegistryError, ReplayError, StateMismatchError
+from registry.node import initialise_registry, open_node
 
 app = typer.Typer(help="A verifiable registry for carbon removal credits.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -54,29 +57,42 @@ def keygen(
     print(key.verifier.text())
 
 
+OriginOption = Annotated[str, typer.Option(help="The log's origin (checkpoint first line).")]
+
+
 @app.command()
-def demo(
+def init(
     data_dir: DataDirOption,
-    entries: Annotated[int, typer.Option(min=1, help="How many sample statements to log.")] = 300,
-    origin: Annotated[str, typer.Option(help="The log's origin (checkpoint first line).")] = DEFAULT_ORIGIN,
+    origin: OriginOption = DEFAULT_ORIGIN,
+    operator: Annotated[str, typer.Option(help="The operator's account id.")] = "operator",
     database_url: DatabaseOption = None,
 ) -> None:
-    """Build a demo registry in DATA_DIR."""
+    """Create an empty registry in DATA_DIR: the log key, the operator's key and account."""
+    try:
+        node, key = initialise_registry(data_dir, origin=origin, operator=operator, database_url=database_url)
+    except (DataDirError, LedgerError, RegistryError) as exc:
+        raise _fail(str(exc)) from None
+    node.close()
+    console.print(f"registry {origin} in {data_dir}; operator key in {DataDir(data_dir).keys / (key.name + '.key')}")
+
+
+@app.command()
+def demo(data_dir: DataDirOption, origin: OriginOption = DEFAULT_ORIGIN, database_url: DatabaseOption = None) -> None:
+    """Build a demo registry in DATA_DIR: suppliers, verifiers, five cities, buyers and their credits."""
     try:
         with _progress() as progress:
-            task = progress.add_task("logging demo statements", total=entries)
+            task = progress.add_task("logging demo events", total=None)
             node = build_demo(
                 data_dir,
-                entries=entries,
                 origin=origin,
                 database_url=database_url,
                 progress=lambda done: progress.update(task, completed=done),
             )
-    except (DataDirError, LedgerError) as exc:
+    except (DataDirError, LedgerError, RegistryError) as exc:
         raise _fail(str(exc)) from None
     checkpoint = node.sequencer.published
     node.close()
-    console.print(f"demo registry in {data_dir}: {checkpoint.size} entries, origin {checkpoint.checkpoint.origin}")
+    console.print(f"demo registry in {data_dir}: {checkpoint.size} events, origin {checkpoint.checkpoint.origin}")
 
 
 @app.command()
@@ -93,7 +109,7 @@ def serve(
 
     try:
         node = open_node(data_dir, database_url=database_url)
-    except (DataDirError, LedgerError) as exc:
+    except (DataDirError, LedgerError, RegistryError) as exc:
         raise _fail(str(exc)) from None
     console.print(f"serving {data_dir} at http://{host}:{port} (log {node.sequencer.origin})")
     uvicorn.run(create_app(node), host=host, port=port, log_level="warning")
@@ -111,7 +127,10 @@ def audit(
     ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Audit the registry offline: rebuild every tile and the root, check every signature.
+    """Audit the registry offline: rebuild every tile and the root, then replay every event.
+
+    The replay checks each signature against the keys bound at its log index and every rule,
+    and rebuilds the registry's state, which must equal the state the registry serves.
 
     An auditor should pass --vkey and --checkpoint obtained independently: files inside the
     data directory are only as trustworthy as whoever controls it.
@@ -125,7 +144,6 @@ def audit(
     pinned = pinned_file.read_text() if pinned_file.exists() else None
     if pinned is None:
         console.print(f"[yellow]warning:[/] no pinned checkpoint ({pinned_file}): a rollback cannot be detected")
-    verify_envelope = TrustedKeys(directory.trusted_signers())
     engine = create_engine(directory.database_url(database_url))
     store = LogStore(engine)
 
@@ -136,11 +154,29 @@ def audit(
                 store,
                 log_key,
                 pinned_checkpoint=pinned,
-                verify_envelope=verify_envelope,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
+            task = progress.add_task("replaying events", total=report.entries)
+            with tempfile.TemporaryDirectory() as scratch_dir:
+                scratch = create_engine(f"sqlite:///{Path(scratch_dir) / 'replay.db'}")
+                try:
+                    replay.verify_state(
+                        store,
+                        log_key.name,
+                        engine,
+                        scratch,
+                        progress=lambda done, total: progress.update(task, completed=done, total=total),
+                    )
+                finally:
+                    scratch.dispose()
     except AuditError as exc:
         console.print(f"[bold red]audit failed[/] at {exc.where}: {exc.reason}")
+        raise typer.Exit(1) from None
+    except ReplayError as exc:
+        console.print(f"[bold red]audit failed[/] at entry {exc.index}: {exc.reason}")
+        raise typer.Exit(1) from None
+    except StateMismatchError as exc:
+        console.print(f"[bold red]audit failed[/]: the registry's state differs from its log: {exc}")
         raise typer.Exit(1) from None
     except Exception as exc:  # a store that cannot even be read is an audit failure too
         raise _fail(f"audit could not read the log: {exc}") from None
@@ -148,7 +184,7 @@ def audit(
         engine.dispose()
     console.print(
         f"[bold green]audit passed[/]: {report.entries} entries, {report.tiles} tiles, "
-        f"{report.checkpoints} checkpoints; root {report.root.hex()}"
+        f"{report.checkpoints} checkpoints, every event replayed to the served state; root {report.root.hex()}"
     )
 
 

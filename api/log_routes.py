@@ -10,10 +10,11 @@ from __future__ import annotations
 import base64
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel
 
+from api.deps import NodeDep
 from api.problems import NotFoundError
 from ledger.checkpoint import SignedCheckpoint
 from ledger.merkle import leaf_hash
@@ -23,14 +24,6 @@ from registry.node import Node
 router = APIRouter()
 
 IMMUTABLE = "public, max-age=31536000, immutable"
-
-
-def get_node(request: Request) -> Node:
-    node: Node = request.app.state.node
-    return node
-
-
-NodeDep = Annotated[Node, Depends(get_node)]
 
 
 @router.get("/log/checkpoint", response_class=PlainTextResponse, tags=["log"])

@@ -23,6 +23,16 @@ from ledger.errors import (
     SignatureError,
     StoreBehindError,
 )
+from registry.errors import (
+    ConflictError,
+    InvalidEventError,
+    RecordNotFoundError,
+    RegistryError,
+    RuleError,
+    UnauthorisedError,
+    UnknownError,
+    WrongRegistryError,
+)
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -35,7 +45,18 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     StoreBehindError: 503,
     ForkError: 503,
     LedgerError: 500,
+    InvalidEventError: 422,
+    UnknownError: 422,
+    RuleError: 422,
+    WrongRegistryError: 403,
+    UnauthorisedError: 403,
+    ConflictError: 409,
+    RecordNotFoundError: 404,
+    RegistryError: 500,
 }
+
+# Attributes of a domain error that a client can act on, copied into the problem body.
+FACTS = ("field", "errors", "serials", "account", "holder", "since", "index", "event_id", "limit", "size")
 
 
 def problem_type(code: str) -> str:
@@ -55,6 +76,17 @@ class NotFoundError(Exception):
     code = "not-found"
 
 
+class BodyTooLargeError(Exception):
+    """A request body over the limit; nothing of it was read further."""
+
+    code = "body-too-large"
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"the body is {size} bytes or more; the limit is {limit}")
+        self.size = size
+        self.limit = limit
+
+
 def install(app: FastAPI) -> None:
     """Register problem+json handlers for domain errors, validation errors and HTTP errors."""
 
@@ -62,7 +94,8 @@ def install(app: FastAPI) -> None:
         del request
         status = next((STATUS_BY_ERROR[c] for c in type(exc).__mro__ if c in STATUS_BY_ERROR), 500)
         code = getattr(exc, "code", "internal-error")
-        return problem(status, code, code.replace("-", " ").capitalize(), str(exc))
+        facts = {name: getattr(exc, name) for name in FACTS if getattr(exc, name, None) is not None}
+        return problem(status, code, code.replace("-", " ").capitalize(), str(exc), **facts)
 
     async def not_found(request: Request, exc: Exception) -> JSONResponse:
         del request
@@ -83,12 +116,19 @@ def install(app: FastAPI) -> None:
         code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, f"http-{exc.status_code}")
         return problem(exc.status_code, code, code.replace("-", " ").capitalize(), str(exc.detail))
 
+    async def too_large(request: Request, exc: Exception) -> JSONResponse:
+        del request
+        assert isinstance(exc, BodyTooLargeError)
+        return problem(413, exc.code, "Body too large", str(exc), limit=exc.limit)
+
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         del request, exc  # the details stay in the server's log
         return problem(500, "internal-error", "Internal error", "the server failed to answer this request")
 
     app.add_exception_handler(Exception, unexpected)
     app.add_exception_handler(LedgerError, domain_error)
+    app.add_exception_handler(RegistryError, domain_error)
+    app.add_exception_handler(BodyTooLargeError, too_large)
     app.add_exception_handler(NotFoundError, not_found)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(StarletteHTTPException, http_error)

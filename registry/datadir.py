@@ -7,8 +7,8 @@
     DIR/log.vkey         the log's verifier key text, for auditors
     DIR/checkpoint       the last published checkpoint, kept outside the database so that a
                          database restored from an old backup is refused (DESIGN.md §3)
-    DIR/signers.vkeys    the keys trusted to sign statements, one vkey per line
-    DIR/keys/NAME.key    signing keys that the demo created for its sample signers
+    DIR/keys/NAME.key    signing keys created here: the operator's, and the demo's parties'
+                         (in production each party keeps its own key; the registry needs none)
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ledger.keys import SignerKey, VerifierKey
+from ledger.keys import SignerKey
 
 DEFAULT_ORIGIN = "localhost/carbon-registry"
 
@@ -51,10 +51,6 @@ class DataDir:
         return self.root / "checkpoint"
 
     @property
-    def signers(self) -> Path:
-        return self.root / "signers.vkeys"
-
-    @property
     def keys(self) -> Path:
         return self.root / "keys"
 
@@ -80,18 +76,6 @@ class DataDir:
         if not self.log_key.exists():
             raise DataDirError(f"{self.root} is not a registry data directory (no log.key); run 'registry demo'")
         return SignerKey.parse(self.log_key.read_text())
-
-    def trusted_signers(self) -> dict[str, VerifierKey]:
-        """Return the keys trusted to sign statements, by DSSE key ID."""
-        if not self.signers.exists():
-            return {}
-        keys = [VerifierKey.parse(line) for line in self.signers.read_text().splitlines() if line.strip()]
-        return {k.dsse_key_id: k for k in keys}
-
-    def trust_signer(self, key: VerifierKey) -> None:
-        """Add ``key`` to the trusted statement signers."""
-        with self.signers.open("a", encoding="utf-8") as f:
-            f.write(key.text() + "\n")
 
     def save_key(self, key: SignerKey) -> Path:
         """Write a signing key to ``keys/NAME.key`` (mode 0600) and return its path."""

@@ -11,6 +11,7 @@ the facts a caller needs as attributes::
     ├── RuleError                the event breaks a domain rule (role, buffer, shortfall, …)
     ├── RecordNotFoundError      a read asked for something that does not exist
     ├── ReplayError              a log entry cannot be applied on replay: state cannot be rebuilt
+    ├── StateMismatchError       the state tables differ from what the log replays to
     └── ConflictError            the event conflicts with current state
         ├── NotHolderError       the units are held by someone else (or were moved meanwhile)
         ├── UnitsRetiredError    the units were retired: they never move again
@@ -159,3 +160,14 @@ class ReplayError(RegistryError):
         super().__init__(f"entry {index}: {reason}")
         self.index = index
         self.reason = reason
+
+
+class StateMismatchError(RegistryError):
+    """The registry's state tables differ from the state its log replays to."""
+
+    code = "state-mismatch"
+
+    def __init__(self, table: str, detail: str) -> None:
+        super().__init__(f"table {table}: {detail}")
+        self.table = table
+        self.detail = detail

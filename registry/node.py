@@ -1,4 +1,4 @@
-"""A running registry: its data directory, database, sequencer and read side."""
+"""A running registry: its data directory, database, sequencer, domain service and read side."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from sqlalchemy.engine import Engine
 
 from ledger.checkpoint import SignedCheckpoint, open_checkpoint
 from ledger.database import create_engine
-from ledger.keys import VerifierKey
+from ledger.keys import SignerKey, VerifierKey
 from ledger.reader import LogReader
 from ledger.sequencer import Sequencer
 from ledger.store import LogStore
-from registry.datadir import DataDir
+from registry import commands
+from registry.datadir import DEFAULT_ORIGIN, DataDir
+from registry.service import Registry
 
 
 @dataclass
@@ -24,11 +26,16 @@ class Node:
     engine: Engine
     sequencer: Sequencer
     reader: LogReader
+    registry: Registry
     _latest: tuple[str, SignedCheckpoint] | None = field(default=None, init=False, repr=False)
 
     @property
     def store(self) -> LogStore:
         return self.reader.store
+
+    @property
+    def origin(self) -> str:
+        return self.sequencer.origin
 
     @property
     def log_vkey(self) -> VerifierKey:
@@ -46,18 +53,53 @@ class Node:
         return max(self._latest[1], self.sequencer.published, key=lambda c: c.size)
 
     def close(self) -> None:
+        self.registry.close()
         self.engine.dispose()
 
 
 def open_node(root: Path, *, database_url: str | None = None, schema: str | None = None) -> Node:
-    """Open the registry in data directory ``root``.
+    """Open the registry in data directory ``root``, bringing its state up to its log.
 
-    Raises :class:`registry.datadir.DataDirError` if ``root`` has no log key, and the
+    Raises :class:`registry.datadir.DataDirError` if ``root`` has no log key, the
     sequencer's :class:`ledger.errors.StoreBehindError` / ``ForkError`` if the database is
-    behind or disagrees with the last published checkpoint.
+    behind or disagrees with the last published checkpoint, and
+    :class:`registry.errors.ReplayError` if the log holds an entry the registry cannot apply.
     """
     data_dir = DataDir(root)
     key = data_dir.load_log_key()
     engine = create_engine(data_dir.database_url(database_url), schema=schema)
     sequencer = Sequencer(engine, key, data_dir.checkpoint)
-    return Node(data_dir, engine, sequencer, LogReader(LogStore(engine)))
+    return Node(data_dir, engine, sequencer, LogReader(LogStore(engine)), Registry(engine, sequencer))
+
+
+def initialise_registry(
+    root: Path,
+    *,
+    origin: str = DEFAULT_ORIGIN,
+    operator: str = "operator",
+    operator_name: str = "Registry operator",
+    database_url: str | None = None,
+    schema: str | None = None,
+) -> tuple[Node, SignerKey]:
+    """Create a registry in ``root``: the log key, the operator's key and the first event.
+
+    The first event opens the operator's account, signed by the key it binds (the root of
+    every later authority). The operator key is saved as ``keys/OPERATOR.key``. Raises
+    :class:`registry.datadir.DataDirError` if ``root`` already holds a registry.
+    """
+    data_dir = DataDir(root)
+    data_dir.initialise(origin)
+    operator_key = SignerKey.generate(operator)
+    data_dir.save_key(operator_key)
+    node = open_node(root, database_url=database_url, schema=schema)
+    genesis = commands.open_account(
+        origin,
+        operator=operator,
+        account=operator,
+        role="operator",
+        name=operator_name,
+        keys=[commands.public_key(operator_key)],
+        event_id="genesis",
+    )
+    node.registry.submit(commands.sign(genesis, [operator_key]))
+    return node, operator_key

@@ -19,7 +19,7 @@ from ledger.entry import LogEntry
 from ledger.errors import LedgerError
 from ledger.sequencer import Sequencer
 from ledger.store import LogStore
-from registry.errors import RegistryError, ReplayError
+from registry.errors import RegistryError, ReplayError, StateMismatchError
 from registry.events import parse_event
 from registry.position import Position
 from registry.schema import (
@@ -115,3 +115,27 @@ def snapshot(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
         rows = conn.execute(sa.select(table).order_by(*table.primary_key.columns))
         result[table.name] = [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in rows]
     return result
+
+
+def verify_state(store: LogStore, origin: str, live: Engine, scratch: Engine, progress: Progress | None = None) -> int:
+    """Replay ``store``'s log into the empty ``scratch`` database and compare with ``live``'s state.
+
+    Returns how many entries were replayed. Raises :class:`ReplayError` if an entry cannot
+    be applied (a signature by a key not bound at its index, say) and
+    :class:`StateMismatchError` naming the first table and row that differ.
+    """
+    size, _root = store.head()
+    rebuild(store.iter_entries(), scratch, origin, progress=progress, total=size)
+    with live.connect() as a, scratch.connect() as b:
+        applied = a.execute(sa.select(registry_head.c.applied).where(registry_head.c.id == HEAD_ID)).scalar_one()
+        if applied != size:
+            raise StateMismatchError(registry_head.name, f"the state reflects {applied} entries; the log holds {size}")
+        expected, found = snapshot(b), snapshot(a)
+    for table in STATE_TABLES:
+        rows, replayed = found[table.name], expected[table.name]
+        for have, want in zip(rows, replayed, strict=False):
+            if have != want:
+                raise StateMismatchError(table.name, f"row {have} should be {want}")
+        if len(rows) != len(replayed):
+            raise StateMismatchError(table.name, f"{len(rows)} rows, the log replays to {len(replayed)}")
+    return size

@@ -24,12 +24,12 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from ledger import dsse
+from ledger.database import create_engine
 from ledger.keys import SignerKey
 from ledger.pipeline import append_verified
 from ledger.reader import LogReader
-from ledger.store import LogStore
+from ledger.sequencer import Sequencer
 from registry.datadir import DataDir
-from registry.node import open_node
 from registry.statements import sign_statement
 
 POSTGRES_URL = os.environ.get("REGISTRY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -77,13 +77,18 @@ def signed_statements(signer: SignerKey, start: int, count: int) -> list[dsse.En
         return list(pool.map(sign, range(start, start + count), chunksize=500))
 
 
+def open_log(root: Path, url: str | None) -> Sequencer:
+    """The log alone (no registry state): this benchmark measures the ledger."""
+    directory = DataDir(root)
+    return Sequencer(create_engine(directory.database_url(url)), directory.load_log_key(), directory.checkpoint)
+
+
 def build(root: Path, url: str | None, size: int, checkpoints: set[int]) -> dict[int, float]:
     """Append ``size`` verified statements; return the median append rate up to each checkpoint size."""
     directory = DataDir(root)
     directory.initialise("bench.example/log")
     signer = SignerKey.generate("bench-signer")
-    directory.trust_signer(signer.verifier)
-    node = open_node(root, database_url=url)
+    node = open_log(root, url)
     keys = {signer.verifier.dsse_key_id: signer.verifier}
     rates: list[float] = []
     medians: dict[int, float] = {}
@@ -92,19 +97,19 @@ def build(root: Path, url: str | None, size: int, checkpoints: set[int]) -> dict
         count = min(SEGMENT, size - done)
         envelopes = signed_statements(signer, done, count)
         start = time.perf_counter()
-        append_verified(node.sequencer, envelopes, keys, batch_size=1000, workers=2)
+        append_verified(node, envelopes, keys, batch_size=1000, workers=2)
         rates.append(count / (time.perf_counter() - start))
         done += count
         if done in checkpoints:
             medians[done] = statistics.median(rates)
-    node.close()
+    node.engine.dispose()
     return medians
 
 
 def proofs_per_second(root: Path, url: str | None, rounds: int = 5, per_round: int = 2000) -> float:
-    node = open_node(root, database_url=url)
-    reader = LogReader(LogStore(node.engine))
-    size = node.sequencer.published.size
+    node = open_log(root, url)
+    reader = LogReader(node.store)
+    size = node.published.size
     rng = random.Random(7)
     rates = []
     for _ in range(rounds):
@@ -113,15 +118,15 @@ def proofs_per_second(root: Path, url: str | None, rounds: int = 5, per_round: i
         for index in indices:
             reader.inclusion_proof(index, size)
         rates.append(per_round / (time.perf_counter() - start))
-    node.close()
+    node.engine.dispose()
     return statistics.median(rates)
 
 
 def audit(root: Path, url: str | None, runs: int) -> tuple[float, float]:
     """Run ``registry audit`` in a child process; return (median entries/s, peak RSS in MiB)."""
-    node = open_node(root, database_url=url)
-    size = node.sequencer.published.size
-    node.close()
+    node = open_log(root, url)
+    size = node.published.size
+    node.engine.dispose()
     command = [str(Path(sys.executable).parent / "registry"), "audit", "--data-dir", str(root)]
     if url:
         command += ["--database-url", url]

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from api.cli import app
 from ledger.database import create_engine
 from ledger.store import log_checkpoints, log_entries, log_head, log_tiles
-from registry.demo import build_demo
+from tests.builders import populated_node
 
 runner = CliRunner()
 
@@ -21,7 +21,7 @@ runner = CliRunner()
 @pytest.fixture
 def demo_dir(tmp_path: Path, database_cli_url: str) -> tuple[Path, str]:
     root = tmp_path / "registry"
-    build_demo(root, entries=300, batch_size=40, database_url=database_cli_url).close()
+    populated_node(root, 300, batch_size=40, database_url=database_cli_url).close()
     return root, database_cli_url
 
 

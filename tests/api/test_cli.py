@@ -36,8 +36,8 @@ def test_keygen_writes_a_private_key_and_prints_its_verifier_key(tmp_path: Path)
 
 
 def test_demo_refuses_to_overwrite_a_registry(tmp_path: Path) -> None:
-    assert _run("demo", "--data-dir", str(tmp_path / "r"), "--entries", "10")[0] == 0
-    code, output = _run("demo", "--data-dir", str(tmp_path / "r"), "--entries", "10")
+    assert _run("demo", "--data-dir", str(tmp_path / "r"))[0] == 0
+    code, output = _run("demo", "--data-dir", str(tmp_path / "r"))
     assert code == 1
     assert "refusing to replace the log key" in output
 
@@ -53,7 +53,7 @@ def test_serve_and_audit_need_a_data_directory(tmp_path: Path) -> None:
 
 def test_verify_receipt_accepts_a_served_receipt_and_refuses_a_changed_one(tmp_path: Path) -> None:
     root = tmp_path / "r"
-    assert _run("demo", "--data-dir", str(root), "--entries", "50")[0] == 0
+    assert _run("demo", "--data-dir", str(root))[0] == 0
     node = open_node(root)
     receipt = TestClient(create_app(node)).get("/v1/log/entries/7/receipt").text
     good, bad = tmp_path / "good.tlog-proof", tmp_path / "bad.tlog-proof"

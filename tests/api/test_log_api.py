@@ -16,15 +16,15 @@ from ledger.merkle import leaf_hash, leaf_hashes_subtree, verify_consistency, ve
 from ledger.merkle import root as merkle_root
 from ledger.receipt import Receipt, verify_receipt
 from ledger.tiles import decode_bundle
-from registry.demo import build_demo
 from registry.node import Node
+from tests.builders import populated_node
 
 ENTRIES = 600
 
 
 @pytest.fixture
 def node(tmp_path: Path, database_cli_url: str) -> Iterator[Node]:
-    demo = build_demo(tmp_path / "registry", entries=ENTRIES, batch_size=100, database_url=database_cli_url)
+    demo = populated_node(tmp_path / "registry", ENTRIES, database_url=database_cli_url)
     yield demo
     demo.close()
 

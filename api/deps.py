@@ -1,0 +1,28 @@
+"""FastAPI dependencies shared by the routers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.engine import Connection
+
+from registry.node import Node
+
+
+def get_node(request: Request) -> Node:
+    node: Node = request.app.state.node
+    return node
+
+
+NodeDep = Annotated[Node, Depends(get_node)]
+
+
+def get_connection(node: NodeDep) -> Iterator[Connection]:
+    """A read-only connection for one request (SQLite: deferred, so it never blocks the writer)."""
+    with node.engine.connect() as conn:
+        yield conn
+
+
+ConnectionDep = Annotated[Connection, Depends(get_connection)]

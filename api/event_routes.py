@@ -1,0 +1,128 @@
+"""``POST /v1/events``: the one way to change the registry, and ``GET /v1/events/{id}``.
+
+The body is a DSSE envelope (JSON) whose payload is an RFC 8785 canonical event of
+:mod:`registry.events`. The answer is the event's log index and a C2SP tlog-proof receipt
+that the client can verify offline against the log's key. Resubmitting an accepted event
+answers 200 with its original index; nothing changes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from api.deps import ConnectionDep, NodeDep
+from api.problems import BodyTooLargeError
+from ledger.dsse import Envelope
+from ledger.errors import EnvelopeError
+from ledger.tiles import MAX_ENTRY_SIZE
+from registry import queries
+from registry.node import Node
+from registry.state import Applied
+
+router = APIRouter(tags=["events"])
+
+MAX_BODY = MAX_ENTRY_SIZE
+"""A log entry holds at most 65,535 bytes (C2SP tlog-tiles); an envelope cannot be larger."""
+
+ENVELOPE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["payload", "payloadType", "signatures"],
+    "additionalProperties": False,
+    "properties": {
+        "payload": {"type": "string", "description": "base64 of the canonical JSON event"},
+        "payloadType": {"type": "string", "enum": ["application/vnd.carbon-registry.statement+json"]},
+        "signatures": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["keyid", "sig"],
+                "additionalProperties": False,
+                "properties": {"keyid": {"type": "string"}, "sig": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+class EventAccepted(BaseModel):
+    """An accepted event: where it is in the log, and the proof that it is there."""
+
+    index: int
+    id: str
+    type: str
+    duplicate: bool
+    """True when this exact event had been accepted before: nothing changed."""
+    checkpoint: str
+    """The signed checkpoint the receipt proves inclusion in."""
+    receipt: str
+    """A C2SP tlog-proof of the entry, with the entry itself in its extra data."""
+
+
+@router.post(
+    "/v1/events",
+    status_code=201,
+    response_model=EventAccepted,
+    responses={200: {"description": "already accepted; nothing changed", "model": EventAccepted}},
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": ENVELOPE_SCHEMA}}}},
+)
+async def submit_event(request: Request, node: NodeDep) -> JSONResponse:
+    """Submit a signed event. Refusals are problem+json naming the field, key or units at fault."""
+    envelope = Envelope.from_json(_parse_json(await _read_body(request)))
+    applied = await run_in_threadpool(node.registry.submit, envelope)
+    body = await run_in_threadpool(_accepted, node, applied)
+    return JSONResponse(body.model_dump(), status_code=200 if applied.duplicate else 201)
+
+
+@router.get("/v1/events/{event_id}", response_model=EventAccepted)
+def get_event(event_id: str, node: NodeDep, conn: ConnectionDep) -> EventAccepted:
+    """An accepted event by its idempotency id, with a receipt against the latest checkpoint."""
+    index, event_type = queries.event(conn, event_id)
+    return _accepted(node, Applied(index, event_id, event_type, duplicate=True))
+
+
+def _accepted(node: Node, applied: Applied) -> EventAccepted:
+    checkpoint = node.latest_checkpoint()
+    receipt = node.reader.receipt(applied.index, checkpoint)
+    return EventAccepted(
+        index=applied.index,
+        id=applied.event_id,
+        type=applied.type,
+        duplicate=applied.duplicate,
+        checkpoint=checkpoint.encode(),
+        receipt=receipt.encode(),
+    )
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        raise BodyTooLargeError(int(declared), MAX_BODY)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise BodyTooLargeError(len(body), MAX_BODY)
+    return bytes(body)
+
+
+def _parse_json(body: bytes) -> Any:
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in pairs]
+        if len(set(keys)) != len(keys):
+            raise EnvelopeError("body: an object names the same key twice")
+        return dict(pairs)
+
+    def no_float(text: str) -> Any:
+        raise EnvelopeError(f"body: number {text} is not allowed in an envelope")
+
+    try:
+        return json.loads(body, object_pairs_hook=no_duplicates, parse_float=no_float, parse_constant=no_float)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EnvelopeError(f"body: not valid JSON: {exc}") from exc

@@ -1,0 +1,96 @@
+"""Read endpoints of the registry's state: accounts, holdings, projects, batches, retirements, history.
+
+Public registry data needs no login (DESIGN.md §5). Lists are cursor-paginated: pass the
+``next`` of one page as ``after`` to get the following one.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api.deps import ConnectionDep
+from registry import queries
+from registry.vocabulary import BlockStatus
+
+router = APIRouter(tags=["registry"])
+
+Limit = Annotated[int, Query(ge=1, le=queries.MAX_PAGE, description="Page size.")]
+SerialCursor = Annotated[int | None, Query(ge=0, description="Return items after this serial (a page's `next`).")]
+IndexCursor = Annotated[int | None, Query(ge=-1, description="Return items after this log index (a page's `next`).")]
+Json = dict[str, Any]
+
+
+@router.get("/v1/accounts/{account_id}")
+def account(account_id: str, conn: ConnectionDep) -> Json:
+    """An account: role, name, keys with the log indices that bound and revoked them, a city's jurisdiction."""
+    return queries.account(conn, account_id)
+
+
+@router.get("/v1/accounts/{account_id}/holdings")
+def holdings(
+    account_id: str,
+    conn: ConnectionDep,
+    status: Annotated[BlockStatus, Query(description="`held` (default) or `retired`.")] = BlockStatus.HELD,
+    after: SerialCursor = None,
+    limit: Limit = 100,
+) -> Json:
+    """The serial blocks an account holds (or has retired), with the total."""
+    return queries.holdings(conn, account_id, status=status, after=after, limit=limit)
+
+
+@router.get("/v1/projects")
+def projects(
+    conn: ConnectionDep, after: Annotated[str | None, Query(max_length=64)] = None, limit: Limit = 100
+) -> Json:
+    """Projects in id order."""
+    return queries.project_list(conn, after=after, limit=limit)
+
+
+@router.get("/v1/projects/{project_id}")
+def project(project_id: str, conn: ConnectionDep) -> Json:
+    """A project and the numbers of its batches."""
+    return queries.project(conn, project_id)
+
+
+@router.get("/v1/batches/{number}")
+def batch(number: int, conn: ConnectionDep) -> Json:
+    """A batch with its supply: issued = held + buffer + retired + cancelled."""
+    return queries.batch(conn, number)
+
+
+@router.get("/v1/batches/{number}/blocks")
+def batch_blocks(number: int, conn: ConnectionDep, after: SerialCursor = None, limit: Limit = 100) -> Json:
+    """The blocks of a batch in serial order: where each unit stands now."""
+    return queries.batch_blocks(conn, number, after=after, limit=limit)
+
+
+@router.get("/v1/retirements")
+def retirements(
+    conn: ConnectionDep,
+    beneficiary: Annotated[str | None, Query(max_length=64)] = None,
+    holder: Annotated[str | None, Query(max_length=64)] = None,
+    after: IndexCursor = None,
+    limit: Limit = 100,
+) -> Json:
+    """Retirements in log order, optionally for one beneficiary account or by one holder."""
+    return queries.retirement_list(conn, beneficiary=beneficiary, holder=holder, after=after, limit=limit)
+
+
+@router.get("/v1/retirements/{index}")
+def retirement(index: int, conn: ConnectionDep) -> Json:
+    """The retirement logged at ``index``."""
+    return queries.retirement(conn, index)
+
+
+@router.get("/v1/cancellations")
+def cancellations(conn: ConnectionDep, after: IndexCursor = None, limit: Limit = 100) -> Json:
+    """Cancellations (reversals, invalidations, corrections, exports) in log order."""
+    return queries.cancellation_list(conn, after=after, limit=limit)
+
+
+@router.get("/v1/serials/{serial}/history")
+def serial_history(serial: str, conn: ConnectionDep) -> Json:
+    """Every logged step that touched the serial range, and where its units stand now."""
+    return queries.history(conn, serial)

@@ -1,0 +1,312 @@
+"""Reads of the registry's state, for the API and the CLI: plain JSON-ready dictionaries.
+
+Lists are ordered by a key and paginated by cursor (``after`` the last key returned), so a
+page costs the same on a registry of a million blocks as on one of ten. Every printed
+serial range is in the form of :mod:`registry.serials`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from registry import serials
+from registry.errors import RecordNotFoundError
+from registry.schema import (
+    account_keys,
+    accounts,
+    batches,
+    blocks,
+    cancellations,
+    events,
+    movements,
+    projects,
+    retirements,
+)
+from registry.serials import SerialRange
+from registry.vocabulary import BlockStatus
+
+Row = dict[str, Any]
+MAX_PAGE = 1000
+
+
+def _printed(project: str, vintage: int, batch: int, first: int, last: int) -> str:
+    return str(SerialRange(project, vintage, batch, first, last))
+
+
+def account(conn: Connection, account_id: str) -> Row:
+    """An account with its keys (bound and revoked, with the log indices that did it)."""
+    row = conn.execute(sa.select(accounts).where(accounts.c.id == account_id)).one_or_none()
+    if row is None:
+        raise RecordNotFoundError(f"no account {account_id!r}")
+    keys = conn.execute(
+        sa.select(account_keys).where(account_keys.c.account == account_id).order_by(account_keys.c.bound_at)
+    )
+    result: Row = {
+        "id": row.id,
+        "role": row.role,
+        "name": row.name,
+        "opened_at": row.opened_at,
+        "keys": [{"keyid": k.keyid, "bound_at": k.bound_at, "revoked_at": k.revoked_at} for k in keys],
+    }
+    if row.country is not None:
+        result["jurisdiction"] = {
+            "country": row.country,
+            "subdivision": row.subdivision,
+            "municipality": row.municipality,
+        }
+        result["boundary"] = {"geojson_sha256": row.boundary_sha256, "description": row.boundary_description}
+    return result
+
+
+def holdings(conn: Connection, account_id: str, *, status: BlockStatus, after: int | None, limit: int) -> Row:
+    """The blocks ``account_id`` holds (or has retired) in serial order, after serial ``after``."""
+    account(conn, account_id)  # 404 for an unknown account, rather than an empty list
+    query = (
+        sa.select(blocks, batches.c.project, batches.c.vintage)
+        .join(batches, batches.c.number == blocks.c.batch)
+        .where(blocks.c.holder == account_id, blocks.c.status == status.value)
+        .order_by(blocks.c.first)
+        .limit(min(limit, MAX_PAGE))
+    )
+    if after is not None:
+        query = query.where(blocks.c.first > after)
+    items = [_block(r) for r in conn.execute(query)]
+    total = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(blocks.c.last - blocks.c.first + 1), 0)).where(
+            blocks.c.holder == account_id, blocks.c.status == status.value
+        )
+    ).scalar_one()
+    return {"account": account_id, "status": status.value, "total": int(total), **_page(items, limit, "first")}
+
+
+def project(conn: Connection, project_id: str) -> Row:
+    """A project and the numbers of its batches."""
+    row = conn.execute(sa.select(projects).where(projects.c.id == project_id)).one_or_none()
+    if row is None:
+        raise RecordNotFoundError(f"no project {project_id!r}")
+    numbers = conn.execute(
+        sa.select(batches.c.number).where(batches.c.project == project_id).order_by(batches.c.number)
+    ).scalars()
+    return _project(row) | {"batches": list(numbers)}
+
+
+def project_list(conn: Connection, *, after: str | None, limit: int) -> Row:
+    """Projects in id order, after id ``after``."""
+    query = sa.select(projects).order_by(projects.c.id).limit(min(limit, MAX_PAGE))
+    if after is not None:
+        query = query.where(projects.c.id > after)
+    return _page([_project(r) for r in conn.execute(query)], limit, "id")
+
+
+def batch(conn: Connection, number: int) -> Row:
+    """A batch, its supply by status (issued = held + buffer + retired + cancelled) and its serials."""
+    row = conn.execute(sa.select(batches).where(batches.c.number == number)).one_or_none()
+    if row is None:
+        raise RecordNotFoundError(f"no batch {number}")
+    supply = {status.value: 0 for status in BlockStatus}
+    for status, units in conn.execute(
+        sa.select(blocks.c.status, sa.func.sum(blocks.c.last - blocks.c.first + 1))
+        .where(blocks.c.batch == number)
+        .group_by(blocks.c.status)
+    ):
+        supply[status] = int(units)
+    return {
+        "number": row.number,
+        "serial": _printed(row.project, row.vintage, row.number, row.first, row.last),
+        "project": row.project,
+        "vintage": row.vintage,
+        "monitoring_period": {"start": row.monitoring_start.isoformat(), "end": row.monitoring_end.isoformat()},
+        "quantity": row.quantity,
+        "buffer": row.buffer,
+        "durability_years": row.durability_years,
+        "expires": row.expires.isoformat() if row.expires else None,
+        "report_sha256": row.report_sha256,
+        "supplier": row.supplier,
+        "verifier": row.verifier,
+        "issued_at": row.issued_at,
+        "supply": supply,
+    }
+
+
+def batch_issued_at(conn: Connection, index: int) -> SerialRange:
+    """The serial range of the batch issued by the event at log ``index``."""
+    row = conn.execute(sa.select(batches).where(batches.c.issued_at == index)).one_or_none()
+    if row is None:
+        raise RecordNotFoundError(f"no batch was issued at log index {index}")
+    return SerialRange(row.project, row.vintage, row.number, row.first, row.last)
+
+
+def batch_blocks(conn: Connection, number: int, *, after: int | None, limit: int) -> Row:
+    """The blocks of batch ``number`` in serial order: where each of its units stands."""
+    batch(conn, number)
+    query = (
+        sa.select(blocks, batches.c.project, batches.c.vintage)
+        .join(batches, batches.c.number == blocks.c.batch)
+        .where(blocks.c.batch == number)
+        .order_by(blocks.c.first)
+        .limit(min(limit, MAX_PAGE))
+    )
+    if after is not None:
+        query = query.where(blocks.c.first > after)
+    return _page([_block(r) for r in conn.execute(query)], limit, "first")
+
+
+def retirement_list(
+    conn: Connection, *, beneficiary: str | None, holder: str | None, after: int | None, limit: int
+) -> Row:
+    """Retirements in log order, optionally for one beneficiary account or by one holder."""
+    query = (
+        sa.select(retirements, batches.c.project, batches.c.vintage)
+        .join(batches, batches.c.number == retirements.c.batch)
+        .order_by(retirements.c.idx)
+        .limit(min(limit, MAX_PAGE))
+    )
+    if beneficiary is not None:
+        query = query.where(retirements.c.beneficiary_account == beneficiary)
+    if holder is not None:
+        query = query.where(retirements.c.holder == holder)
+    if after is not None:
+        query = query.where(retirements.c.idx > after)
+    return _page([_retirement(r) for r in conn.execute(query)], limit, "index")
+
+
+def retirement(conn: Connection, index: int) -> Row:
+    """The retirement logged at ``index``."""
+    row = conn.execute(
+        sa.select(retirements, batches.c.project, batches.c.vintage)
+        .join(batches, batches.c.number == retirements.c.batch)
+        .where(retirements.c.idx == index)
+    ).one_or_none()
+    if row is None:
+        raise RecordNotFoundError(f"no retirement at log index {index}")
+    return _retirement(row)
+
+
+def history(conn: Connection, printed: str) -> Row:
+    """Every logged step that touched any unit of the serial range ``printed``, in log order."""
+    try:
+        serial = serials.parse(printed)
+    except serials.SerialFormatError as exc:
+        raise RecordNotFoundError(str(exc)) from None
+    found = conn.execute(
+        sa.select(batches.c.project, batches.c.vintage).where(batches.c.number == serial.batch)
+    ).one_or_none()
+    if found is None or (found.project, found.vintage) != (serial.project, serial.vintage):
+        raise RecordNotFoundError(f"no batch {serial.batch} of {serial.project} {serial.vintage}")
+    rows = conn.execute(
+        sa.select(movements)
+        .where(movements.c.batch == serial.batch, movements.c.first <= serial.last, movements.c.last >= serial.first)
+        .order_by(movements.c.idx, movements.c.part)
+    )
+    steps = [
+        {
+            "index": r.idx,
+            "kind": r.kind,
+            "serial": str(serial.sub(r.first, r.last)),
+            "from": r.sender,
+            "to": r.receiver,
+        }
+        for r in rows
+    ]
+    current = [
+        _block(r)
+        for r in conn.execute(
+            sa.select(blocks, batches.c.project, batches.c.vintage)
+            .join(batches, batches.c.number == blocks.c.batch)
+            .where(blocks.c.batch == serial.batch, blocks.c.first <= serial.last, blocks.c.last >= serial.first)
+            .order_by(blocks.c.first)
+        )
+    ]
+    return {"serial": str(serial), "steps": steps, "blocks": current}
+
+
+def cancellation_list(conn: Connection, *, after: int | None, limit: int) -> Row:
+    """Cancellations in log order."""
+    query = sa.select(cancellations).order_by(cancellations.c.idx).limit(min(limit, MAX_PAGE))
+    if after is not None:
+        query = query.where(cancellations.c.idx > after)
+    items = [
+        {
+            "index": r.idx,
+            "reason": r.reason,
+            "project": r.project,
+            "quantity": r.quantity,
+            "from_buffer": r.from_buffer,
+            "serial": r.affected,
+            "destination": {"registry": r.destination_registry, "account": r.destination_account}
+            if r.destination_registry
+            else None,
+            "note": r.note,
+        }
+        for r in conn.execute(query)
+    ]
+    return _page(items, limit, "index")
+
+
+def event(conn: Connection, event_id: str) -> tuple[int, str]:
+    """The log index and type of the event with idempotency id ``event_id``."""
+    row = conn.execute(sa.select(events.c.idx, events.c.type).where(events.c.id == event_id)).one_or_none()
+    if row is None:
+        raise RecordNotFoundError(f"no event with id {event_id!r}")
+    return int(row.idx), str(row.type)
+
+
+def _page(items: list[Row], limit: int, key: str) -> Row:
+    # The cursor is the key of the last item when the page is full (there may be more).
+    full = len(items) >= min(limit, MAX_PAGE)
+    return {"items": items, "next": items[-1][key] if full and items else None}
+
+
+def _block(r: Any) -> Row:
+    return {
+        "serial": _printed(r.project, r.vintage, r.batch, r.first, r.last),
+        "first": r.first,
+        "last": r.last,
+        "quantity": r.last - r.first + 1,
+        "batch": r.batch,
+        "holder": r.holder,
+        "status": r.status,
+        "since": r.since,
+    }
+
+
+def _project(r: Any) -> Row:
+    location = {
+        "country": r.country,
+        "subdivision": r.subdivision,
+        "municipality": r.municipality,
+        "latitude": r.latitude,
+        "longitude": r.longitude,
+    }
+    return {
+        "id": r.id,
+        "supplier": r.supplier,
+        "name": r.name,
+        "method": r.method,
+        "unit_type": r.unit_type,
+        "location": {k: v for k, v in location.items() if v is not None},
+        "methodology": r.methodology,
+        "scheme": r.scheme,
+        "external_ids": json.loads(r.external_ids),
+        "registered_at": r.registered_at,
+    }
+
+
+def _retirement(r: Any) -> Row:
+    period: Row = {"start": r.period_start.isoformat(), "end": r.period_end.isoformat()}
+    if r.period_year is not None:
+        period = {"year": r.period_year} | period
+    return {
+        "index": r.idx,
+        "serial": _printed(r.project, r.vintage, r.batch, r.first, r.last),
+        "quantity": r.last - r.first + 1,
+        "holder": r.holder,
+        "beneficiary": {"account": r.beneficiary_account} if r.beneficiary_account else {"name": r.beneficiary_name},
+        "purpose": r.purpose,
+        "period": period,
+        "jurisdiction": r.jurisdiction,
+    }
