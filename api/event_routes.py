@@ -112,17 +112,40 @@ async def _read_body(request: Request) -> bytes:
     return bytes(body)
 
 
-def _parse_json(body: bytes) -> Any:
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [k for k, _ in pairs]
-        if len(set(keys)) != len(keys):
-            raise EnvelopeError("body: an object names the same key twice")
-        return dict(pairs)
+class _Number(str):
+    """A non-integer number in the body, kept as text so that its path can be named."""
 
-    def no_float(text: str) -> Any:
-        raise EnvelopeError(f"body: number {text} is not allowed in an envelope")
+
+def _parse_json(body: bytes) -> Any:
+    """Parse the body strictly: duplicate keys, floats, NaN and over-deep nesting name where they are."""
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in seen:
+                raise EnvelopeError(f"body: the key {key!r} appears twice in one object")
+            seen[key] = value
+        return seen
 
     try:
-        return json.loads(body, object_pairs_hook=no_duplicates, parse_float=no_float, parse_constant=no_float)
+        value = json.loads(body, object_pairs_hook=no_duplicates, parse_float=_Number, parse_constant=_Number)
+        _refuse_numbers(value, "body")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise EnvelopeError(f"body: not valid JSON: {exc}") from exc
+    except ValueError as exc:  # e.g. an integer literal beyond Python's digit limit
+        raise EnvelopeError(f"body: not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise EnvelopeError("body: JSON is nested too deeply") from exc
+    return value
+
+
+def _refuse_numbers(value: Any, path: str) -> None:
+    # DESIGN.md §3: no floats anywhere in signed data, nor in the envelope that carries it.
+    if isinstance(value, _Number):
+        raise EnvelopeError(f"{path}: number {value} is not allowed in an envelope")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_numbers(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _refuse_numbers(item, f"{path}[{i}]")

@@ -34,6 +34,11 @@ def _postgres_available() -> str | None:
 _PG_PROBLEM = _postgres_available()
 
 
+def postgres_problem() -> str | None:
+    """Why PostgreSQL cannot be used in this run, or None when it can."""
+    return _PG_PROBLEM
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str | None]]:
     """A fresh, empty database: (url, schema). PostgreSQL gets a schema of its own."""
