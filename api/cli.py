@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from api import cli_events
+from api.console import console
+from api.console import fail as _fail
 from ledger.audit import AuditError, audit_log
 from ledger.database import create_engine
 from ledger.errors import LedgerError
@@ -24,7 +26,7 @@ from registry.errors import RegistryError, ReplayError, StateMismatchError
 from registry.node import initialise_registry, open_node
 
 app = typer.Typer(help="A verifiable registry for carbon removal credits.", no_args_is_help=True)
-console = Console(stderr=True)
+cli_events.register(app)
 
 DataDirOption = Annotated[Path, typer.Option("--data-dir", help="The registry's data directory.")]
 DatabaseOption = Annotated[
@@ -33,11 +35,6 @@ DatabaseOption = Annotated[
         "--database-url", envvar="REGISTRY_DATABASE_URL", help="Use this database instead of DIR/registry.db."
     ),
 ]
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
 
 
 @app.command()

@@ -173,10 +173,11 @@ def retire(
     period: tuple[str, str] | None = None,
     event_id: str | None = None,
 ) -> Command:
-    beneficiary = {"account": beneficiary_account} if beneficiary_account is not None else {"name": beneficiary_name}
+    # Whatever is given goes in, so that a contradictory command is refused by the event model.
+    beneficiary = {k: v for k, v in (("account", beneficiary_account), ("name", beneficiary_name)) if v is not None}
     claim_period: dict[str, Any] = {"year": year} if year is not None else {}
     if period is not None:
-        claim_period = {"start": period[0], "end": period[1]}
+        claim_period |= {"start": period[0], "end": period[1]}
     return _base("retirement", registry, event_id) | {
         "holder": holder,
         "serial": serial,
