@@ -140,7 +140,7 @@ class Jurisdiction(Model):
     @model_validator(mode="after")
     def _subdivision_in_country(self) -> Jurisdiction:
         if not self.subdivision.startswith(self.country + "-"):
-            raise ValueError(f"subdivision {self.subdivision} is not in country {self.country}")
+            raise ValueError(f"subdivision: {self.subdivision} is not in country {self.country}")
         return self
 
 
@@ -165,11 +165,13 @@ class AccountOpened(OperatorEvent):
     @model_validator(mode="after")
     def _city_has_jurisdiction(self) -> AccountOpened:
         if self.role == Role.CITY and (self.jurisdiction is None or self.boundary is None):
-            raise ValueError("a city account must carry its jurisdiction and its boundary")
+            missing = "jurisdiction" if self.jurisdiction is None else "boundary"
+            raise ValueError(f"{missing}: a city account must carry its jurisdiction and its boundary")
         if self.role != Role.CITY and (self.jurisdiction is not None or self.boundary is not None):
-            raise ValueError("only city accounts carry a jurisdiction and a boundary")
+            extra = "jurisdiction" if self.jurisdiction is not None else "boundary"
+            raise ValueError(f"{extra}: only city accounts carry a jurisdiction and a boundary")
         if len(set(self.keys)) != len(self.keys):
-            raise ValueError("keys lists the same key twice")
+            raise ValueError("keys: lists the same key twice")
         return self
 
 
@@ -214,9 +216,9 @@ class Location(Model):
     @model_validator(mode="after")
     def _consistent(self) -> Location:
         if self.subdivision is not None and not self.subdivision.startswith(self.country + "-"):
-            raise ValueError(f"subdivision {self.subdivision} is not in country {self.country}")
+            raise ValueError(f"subdivision: {self.subdivision} is not in country {self.country}")
         if (self.latitude is None) != (self.longitude is None):
-            raise ValueError("latitude and longitude come together")
+            raise ValueError("latitude: latitude and longitude come together")
         return self
 
 
@@ -248,7 +250,7 @@ class Period(Model):
     @model_validator(mode="after")
     def _ordered(self) -> Period:
         if self.end < self.start:
-            raise ValueError(f"end {self.end} is before start {self.start}")
+            raise ValueError(f"end: {self.end} is before start {self.start}")
         return self
 
 
@@ -270,12 +272,12 @@ class Issued(Event):
     @model_validator(mode="after")
     def _consistent(self) -> Issued:
         if self.buffer >= self.quantity:
-            raise ValueError(f"buffer {self.buffer} must be less than quantity {self.quantity}")
+            raise ValueError(f"buffer: {self.buffer} must be less than quantity {self.quantity}")
         period = self.monitoring_period
         if not period.start.year <= self.vintage <= period.end.year:
-            raise ValueError(f"vintage {self.vintage} is outside the monitoring period {period.start}..{period.end}")
+            raise ValueError(f"vintage: {self.vintage} is outside the monitoring period {period.start}..{period.end}")
         if self.expires is not None and self.expires <= period.end:
-            raise ValueError(f"expires {self.expires} must be after the monitoring period ends ({period.end})")
+            raise ValueError(f"expires: {self.expires} must be after the monitoring period ends ({period.end})")
         return self
 
     def signers(self) -> tuple[str, ...]:
@@ -295,7 +297,7 @@ class Movement(Event):
     @model_validator(mode="after")
     def _distinct(self) -> Movement:
         if self.sender == self.to:
-            raise ValueError("from and to are the same account")
+            raise ValueError("to: from and to are the same account")
         return self
 
     def signers(self) -> tuple[str, ...]:
@@ -326,7 +328,7 @@ class Sold(Movement):
     @model_validator(mode="after")
     def _terms(self) -> Sold:
         if (self.price is None) == (self.terms_sha256 is None):
-            raise ValueError("a sale carries either price or terms_sha256, not both and not neither")
+            raise ValueError("price: a sale carries either price or terms_sha256, not both and not neither")
         return self
 
 
@@ -339,7 +341,7 @@ class Beneficiary(Model):
     @model_validator(mode="after")
     def _one(self) -> Beneficiary:
         if (self.account is None) == (self.name is None):
-            raise ValueError("a beneficiary is either an account or a name")
+            raise ValueError("account: a beneficiary is either an account or a name")
         return self
 
 
@@ -354,11 +356,11 @@ class ClaimPeriod(Model):
     def _shape(self) -> ClaimPeriod:
         if self.year is not None:
             if self.start is not None or self.end is not None:
-                raise ValueError("a claim period is a year or a start and end, not both")
+                raise ValueError("year: a claim period is a year or a start and end, not both")
         elif self.start is None or self.end is None:
-            raise ValueError("a claim period needs a year, or both start and end")
+            raise ValueError("year: a claim period needs a year, or both start and end")
         elif self.end < self.start:
-            raise ValueError(f"end {self.end} is before start {self.start}")
+            raise ValueError(f"end: {self.end} is before start {self.start}")
         return self
 
     @property
@@ -412,13 +414,13 @@ class Cancelled(OperatorEvent):
     def _shape(self) -> Cancelled:
         if self.reason == CancellationReason.REVERSAL:
             if self.project is None or self.quantity is None:
-                raise ValueError("a reversal names the project and the quantity lost")
+                raise ValueError("quantity: a reversal names the project and the quantity lost")
             if self.serial is not None and self.serial.project != self.project:
-                raise ValueError(f"serial {self.serial} is not of project {self.project}")
+                raise ValueError(f"serial: {self.serial} is not of project {self.project}")
         elif self.serial is None or self.project is not None or self.quantity is not None:
-            raise ValueError(f"a {self.reason} cancellation names the serial range only")
+            raise ValueError(f"serial: a {self.reason} cancellation names the serial range only")
         if (self.reason == CancellationReason.EXPORT) != (self.destination is not None):
-            raise ValueError("an export, and only an export, names its destination")
+            raise ValueError("destination: an export, and only an export, names its destination")
         return self
 
 
@@ -445,6 +447,11 @@ def parse_event(payload: bytes) -> AnyEvent:
 
     The payload must be RFC 8785 canonical JSON (DESIGN.md §3) of an object with a known ``type``.
     """
+    return validate_event(decode_payload(payload))
+
+
+def decode_payload(payload: bytes) -> dict[str, Any]:
+    """The JSON object of an event payload, which must be canonical and name a known ``type``."""
     try:
         value = canonical.decode(payload)
     except CanonicalJSONError as exc:
@@ -453,6 +460,11 @@ def parse_event(payload: bytes) -> AnyEvent:
         raise InvalidEventError("payload", "an event must be a JSON object")
     if value.get("type") not in EVENT_TYPES:
         raise InvalidEventError("type", f"must be one of {', '.join(EVENT_TYPES)}; got {value.get('type')!r}")
+    return value
+
+
+def validate_event(value: dict[str, Any]) -> AnyEvent:
+    """The event model of a decoded payload; raise :class:`InvalidEventError` naming the first bad field."""
     try:
         return _ADAPTER.validate_python(value)
     except ValidationError as exc:
@@ -460,12 +472,19 @@ def parse_event(payload: bytes) -> AnyEvent:
         raise InvalidEventError(errors[0]["field"], errors[0]["message"], errors) from None
 
 
+_NAMED = re.compile(r"([a-z_]+): (.*)", re.DOTALL)
+
+
 def _describe(error: Any) -> dict[str, str]:
     # The discriminator's own name (e.g. "transfer") leads every location; drop it.
     location = [str(part) for part in error.get("loc", ())][1:]
-    field = ".".join(location) or "payload"
     message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
-    return {"field": field, "message": message}
+    # A check across fields (a model validator) names the field it blames as "field: message".
+    named = _NAMED.fullmatch(message) if error.get("type") == "value_error" else None
+    if named is not None:
+        location.append(named.group(1))
+        message = named.group(2)
+    return {"field": ".".join(location) or "payload", "message": message}
 
 
 def to_payload(event: AnyEvent) -> bytes:

@@ -258,7 +258,7 @@ def test_a_refused_event_exits_1_naming_the_reason_and_logs_nothing(tmp_path: Pa
         signers=(SUPPLIER,),
     )
     assert invalid.code == 1
-    assert "refused: period: end 2029-01-01 is before start 2029-12-31" in invalid.output
+    assert "refused: period.end: 2029-01-01 is before start 2029-12-31" in invalid.output
 
     both = shell.submit(
         "retire",

@@ -7,7 +7,8 @@ import re
 from typing import Any
 
 import pytest
-from hypothesis import given
+import rfc8785
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.canonical import MAX_SAFE_INTEGER, decode, encode
@@ -324,3 +325,24 @@ def test_decode_reports_the_first_differing_byte_of_pretty_printed_json(value: d
 def test_any_float_is_rejected_by_encode(value: float) -> None:
     with pytest.raises(CanonicalJSONError):
         encode({"x": [value]})
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER) | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=1000)
+@given(JSON_VALUES)
+def test_fast_path_writes_exactly_what_the_reference_encoder_writes(value: Any) -> None:
+    # encode() uses the standard library's encoder when every key is in the BMP; the
+    # rfc8785 reference implementation must agree byte for byte, astral keys included.
+    try:
+        reference = rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(CanonicalJSONError):
+            encode(value)
+        return
+    assert encode(value) == reference
