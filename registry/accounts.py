@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -12,29 +10,12 @@ from registry.errors import AlreadyExistsError, RuleError, UnknownError
 from registry.events import AccountOpened, KeyBound, KeyRevoked, KeyRotated
 from registry.position import Position
 from registry.schema import account_keys, accounts
-from registry.vocabulary import Role
+from registry.working import WorkingState
 
 
-@dataclass(frozen=True)
-class Account:
-    id: str
-    role: Role
-    name: str
-    opened_at: int
-
-
-def get_account(conn: Connection, account: str, field: str) -> Account:
-    """Return the account; raise :class:`UnknownError` naming ``field`` if there is none."""
-    row = conn.execute(
-        sa.select(accounts.c.id, accounts.c.role, accounts.c.name, accounts.c.opened_at).where(accounts.c.id == account)
-    ).one_or_none()
-    if row is None:
-        raise UnknownError(field, "account", account)
-    return Account(row.id, Role(row.role), row.name, row.opened_at)
-
-
-def open_account(conn: Connection, event: AccountOpened, at: Position) -> None:
+def open_account(state: WorkingState, event: AccountOpened, at: Position) -> None:
     """Open ``event.account`` with its role and first keys."""
+    conn = state.conn
     existing = conn.execute(sa.select(accounts.c.opened_at).where(accounts.c.id == event.account)).scalar()
     if existing is not None:
         raise AlreadyExistsError("account", "account", event.account, existing)
@@ -64,25 +45,28 @@ def open_account(conn: Connection, event: AccountOpened, at: Position) -> None:
     )
 
 
-def bind_key(conn: Connection, event: KeyBound, at: Position) -> None:
+def bind_key(state: WorkingState, event: KeyBound, at: Position) -> None:
     """Bind another key to an account."""
-    get_account(conn, event.account, "account")
+    conn = state.conn
+    state.account(event.account, "account")
     _check_key_unused(conn, event.key, "key")
     _insert_key(conn, event.account, event.key, at)
 
 
-def rotate_key(conn: Connection, event: KeyRotated, at: Position) -> None:
+def rotate_key(state: WorkingState, event: KeyRotated, at: Position) -> None:
     """Bind ``event.key`` and revoke ``event.revoke`` in one step."""
-    get_account(conn, event.account, "account")
+    conn = state.conn
+    state.account(event.account, "account")
     _check_live_key(conn, event.account, event.revoke)
     _check_key_unused(conn, event.key, "key")
     _revoke(conn, event.revoke, at)
     _insert_key(conn, event.account, event.key, at)
 
 
-def revoke_key(conn: Connection, event: KeyRevoked, at: Position) -> None:
+def revoke_key(state: WorkingState, event: KeyRevoked, at: Position) -> None:
     """Revoke a key: signatures by it are refused from this log index on."""
-    get_account(conn, event.account, "account")
+    conn = state.conn
+    state.account(event.account, "account")
     _check_live_key(conn, event.account, event.revoke)
     _revoke(conn, event.revoke, at)
 

@@ -6,7 +6,8 @@ outside the writer's lock:
 
 1. :func:`verify_signatures` — Ed25519 over the DSSE PAE, against the public keys the
    committed state knows (any thread, no lock);
-2. :func:`authorise` — under the lock, each signing key is looked up again: it must still be
+2. :func:`authorise` — under the lock, each signing key is looked up again (in the
+   working state, which sees key events earlier in the same batch): it must still be
    bound and unrevoked, its public key must be the one verified (else it is verified now),
    and the accounts that signed must be exactly those the event names.
 """
@@ -21,8 +22,9 @@ from sqlalchemy.engine import Connection
 from ledger.dsse import Envelope, pae
 from ledger.keys import VerifierKey
 from registry.errors import UnauthorisedError
-from registry.schema import account_keys, accounts
+from registry.schema import account_keys
 from registry.vocabulary import Role
+from registry.working import WorkingState
 
 KeyLookup = Callable[[Collection[str]], Mapping[str, bytes]]
 
@@ -59,7 +61,7 @@ def bound_keys(conn: Connection) -> KeyLookup:
 
 
 def authorise(
-    conn: Connection,
+    state: WorkingState,
     envelope: Envelope,
     required: tuple[str, ...],
     verified: Mapping[str, bytes],
@@ -72,15 +74,9 @@ def authorise(
     ``operator``, the signing account must also have the operator role. Raises
     :class:`UnauthorisedError` naming the key or account at fault.
     """
-    rows = {
-        row.keyid: row
-        for row in conn.execute(
-            sa.select(
-                account_keys.c.keyid, account_keys.c.account, account_keys.c.public_key, account_keys.c.revoked_at
-            ).where(account_keys.c.keyid.in_(envelope.keyids))
-        )
-    }
-    message = pae(envelope.payload_type, envelope.payload)
+    if not envelope.signatures:
+        raise UnauthorisedError("the event carries no signature")
+    rows = state.keys(envelope.keyids)
     signed: set[str] = set()
     for signature in envelope.signatures:
         row = rows.get(signature.keyid)
@@ -90,21 +86,23 @@ def authorise(
             raise UnauthorisedError(
                 f"signature by key {signature.keyid} of account {row.account!r}, revoked at log index {row.revoked_at}"
             )
-        public_key = bytes(row.public_key)
+        public_key = row.public_key
         if verified.get(signature.keyid) != public_key and not VerifierKey("key", public_key).verify(
-            signature.sig, message
+            signature.sig, pae(envelope.payload_type, envelope.payload)
         ):
             raise UnauthorisedError(f"signature by key {signature.keyid} does not verify")
         signed.add(row.account)
     _check_accounts(signed, required)
     if operator:
-        role = conn.execute(sa.select(accounts.c.role).where(accounts.c.id == required[0])).scalar_one_or_none()
+        role = state.account(required[0], "operator").role
         if role != Role.OPERATOR:
             raise UnauthorisedError(f"operator: account {required[0]!r} is not an operator")
 
 
 def authorise_genesis(envelope: Envelope, keys: Collection[bytes]) -> None:
     """Check the first event of a log: the operator's own account, signed by a key it binds."""
+    if not envelope.signatures:
+        raise UnauthorisedError("the first event carries no signature")
     by_id = {VerifierKey("key", k).dsse_key_id: k for k in keys}
     message = pae(envelope.payload_type, envelope.payload)
     for signature in envelope.signatures:

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
-from registry.blocks import Block, covering, record_movement, replace, resolve
+from registry.blocks import covering, record_movement, resolve
 from registry.errors import RuleError, UnitsCancelledError, UnitsRetiredError
 from registry.events import Cancelled
 from registry.position import Position
-from registry.projects import get_project
-from registry.schema import batches, blocks, cancellations
+from registry.schema import batches, cancellations
 from registry.serials import SerialRange
 from registry.vocabulary import BlockStatus, CancellationReason
+from registry.working import WorkingState
 
 
-def cancel(conn: Connection, event: Cancelled, at: Position) -> None:
+def cancel(state: WorkingState, event: Cancelled, at: Position) -> None:
     """Cancel units for ``event.reason``.
 
     A reversal draws ``quantity`` units from the project's buffer pool first (oldest batch
@@ -25,8 +24,8 @@ def cancel(conn: Connection, event: Cancelled, at: Position) -> None:
     """
     if event.reason == CancellationReason.REVERSAL:
         assert event.project is not None and event.quantity is not None  # checked by the event model
-        get_project(conn, event.project, "project")
-        from_buffer, remainder, parts = _draw_buffer(conn, event.project, event.quantity, at)
+        state.project(event.project, "project")
+        from_buffer, remainder, parts = _draw_buffer(state, event.project, event.quantity, at)
         if remainder:
             if event.serial is None:
                 raise RuleError(
@@ -39,16 +38,16 @@ def cancel(conn: Connection, event: Cancelled, at: Position) -> None:
                     "serial",
                     f"{event.serial} holds {event.serial.quantity} units; the buffer leaves {remainder} to cancel",
                 )
-            resolve(conn, event.serial)
-            _cancel_held(conn, event.serial.sub(event.serial.first, event.serial.first + remainder - 1), at, parts)
+            resolve(state, event.serial)
+            _cancel_units(state, event.serial.sub(event.serial.first, event.serial.first + remainder - 1), at, parts)
         project, quantity = event.project, event.quantity
     else:
         assert event.serial is not None  # checked by the event model
-        resolve(conn, event.serial)
-        from_buffer = _cancel_held(conn, event.serial, at, 0)
+        resolve(state, event.serial)
+        from_buffer = _cancel_units(state, event.serial, at, 0)
         project, quantity = event.serial.project, event.serial.quantity
     destination = event.destination
-    conn.execute(
+    state.conn.execute(
         cancellations.insert().values(
             idx=at.index,
             reason=event.reason.value,
@@ -63,32 +62,32 @@ def cancel(conn: Connection, event: Cancelled, at: Position) -> None:
     )
 
 
-def _draw_buffer(conn: Connection, project: str, quantity: int, at: Position) -> tuple[int, int, int]:
+def _draw_buffer(state: WorkingState, project: str, quantity: int, at: Position) -> tuple[int, int, int]:
     """Cancel up to ``quantity`` buffer units of ``project``; return (cancelled, still to cancel, parts recorded)."""
-    rows = conn.execute(
-        sa.select(blocks, batches.c.vintage)
-        .join(batches, batches.c.number == blocks.c.batch)
-        .where(batches.c.project == project, blocks.c.status == BlockStatus.BUFFER.value)
-        .order_by(blocks.c.first)
+    numbers = state.conn.execute(
+        sa.select(batches.c.number, batches.c.vintage).where(batches.c.project == project).order_by(batches.c.number)
     ).all()
-    remaining = quantity
-    parts = 0
-    for row in rows:
-        if not remaining:
-            break
-        block = Block(row.first, row.last, row.batch, None, BlockStatus.BUFFER, row.since)
-        take = min(remaining, block.last - block.first + 1)
-        serial = SerialRange(project, row.vintage, block.batch, block.first, block.first + take - 1)
-        replace(conn, [block], serial.first, serial.last, holder=None, status=BlockStatus.CANCELLED, at=at.index)
-        record_movement(conn, at.index, parts, "cancellation", serial, sender=None, receiver=None)
-        remaining -= take
-        parts += 1
+    remaining, parts = quantity, 0
+    for number, vintage in numbers:
+        for block in state.blocks(number).all():
+            if not remaining:
+                return quantity, 0, parts
+            if block.status != BlockStatus.BUFFER:
+                continue
+            take = min(remaining, block.last - block.first + 1)
+            serial = SerialRange(project, vintage, number, block.first, block.first + take - 1)
+            state.replace_blocks(
+                [block], serial.first, serial.last, holder=None, status=BlockStatus.CANCELLED, at=at.index
+            )
+            record_movement(state, at.index, parts, "cancellation", serial, sender=None, receiver=None)
+            remaining -= take
+            parts += 1
     return quantity - remaining, remaining, parts
 
 
-def _cancel_held(conn: Connection, serial: SerialRange, at: Position, part: int) -> int:
+def _cancel_units(state: WorkingState, serial: SerialRange, at: Position, part: int) -> int:
     """Cancel every unit of ``serial`` (held or in the buffer pool); return how many were buffer units."""
-    found = covering(conn, serial.first, serial.last)
+    found = covering(state, serial)
     for block in found:
         piece = serial.sub(max(block.first, serial.first), min(block.last, serial.last))
         if block.status == BlockStatus.RETIRED:
@@ -100,6 +99,8 @@ def _cancel_held(conn: Connection, serial: SerialRange, at: Position, part: int)
         piece = serial.sub(max(block.first, serial.first), min(block.last, serial.last))
         if block.status == BlockStatus.BUFFER:
             from_buffer += piece.quantity
-        replace(conn, [block], piece.first, piece.last, holder=block.holder, status=BlockStatus.CANCELLED, at=at.index)
-        record_movement(conn, at.index, part + offset, "cancellation", piece, sender=block.holder, receiver=None)
+        state.replace_blocks(
+            [block], piece.first, piece.last, holder=block.holder, status=BlockStatus.CANCELLED, at=at.index
+        )
+        record_movement(state, at.index, part + offset, "cancellation", piece, sender=block.holder, receiver=None)
     return from_buffer

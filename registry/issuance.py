@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
-from registry.accounts import get_account
 from registry.blocks import record_movement
 from registry.errors import RuleError
 from registry.events import Issued
 from registry.position import Position
-from registry.projects import get_project
 from registry.schema import batches, blocks
 from registry.serials import MAX_SERIAL, SerialRange
 from registry.vocabulary import BlockStatus, Role, UnitType
+from registry.working import WorkingState
 
 
-def issue(conn: Connection, event: Issued, at: Position) -> SerialRange:
+def issue(state: WorkingState, event: Issued, at: Position) -> SerialRange:
     """Create the batch; its first ``buffer`` units go to the project's buffer pool, the rest to the supplier.
 
     Returns the batch's serial range.
     """
-    project = get_project(conn, event.project, "project")
+    conn = state.conn
+    project = state.project(event.project, "project")
     if project.supplier != event.supplier:
         raise RuleError("supplier", f"project {project.id!r} belongs to {project.supplier!r}, not {event.supplier!r}")
-    verifier = get_account(conn, event.verifier, "verifier")
+    verifier = state.account(event.verifier, "verifier")
     if verifier.role != Role.VERIFIER:
         raise RuleError("verifier", f"account {verifier.id!r} is a {verifier.role}, not an accredited verifier")
     _check_expiry(project.unit_type, event)
@@ -62,12 +61,13 @@ def issue(conn: Connection, event: Issued, at: Position) -> SerialRange:
             _block(first, first + event.buffer - 1, number, holder=None, status=BlockStatus.BUFFER, since=at.index)
         )
         record_movement(
-            conn, at.index, 0, "buffer", serial.sub(first, first + event.buffer - 1), sender=None, receiver=None
+            state, at.index, 0, "buffer", serial.sub(first, first + event.buffer - 1), sender=None, receiver=None
         )
     held = serial.sub(first + event.buffer, last)
     rows.append(_block(held.first, held.last, number, holder=event.supplier, status=BlockStatus.HELD, since=at.index))
-    record_movement(conn, at.index, 1, "issuance", held, sender=None, receiver=event.supplier)
+    record_movement(state, at.index, 1, "issuance", held, sender=None, receiver=event.supplier)
     conn.execute(blocks.insert(), rows)
+    state.cache.blocks.pop(number, None)  # an index of a batch rolled back earlier would be stale
     return serial
 
 

@@ -33,21 +33,22 @@ from registry.schema import (
 )
 from registry.state import apply_event, find_duplicate
 from registry.statements import PAYLOAD_TYPE
+from registry.working import Cache, WorkingState
 
 Progress = Callable[[int, int], None]
 
 
-def apply_entry(conn: Connection, origin: str, index: int, data: bytes) -> None:
-    """Apply log entry ``index`` to the state in ``conn``; raise :class:`ReplayError` if it cannot be."""
+def apply_entry(state: WorkingState, origin: str, index: int, data: bytes) -> None:
+    """Apply log entry ``index`` to ``state``; raise :class:`ReplayError` if it cannot be."""
     try:
         entry = LogEntry.decode(data)
         if entry.envelope.payload_type != PAYLOAD_TYPE:
             raise ReplayError(index, f"payload type {entry.envelope.payload_type!r} is not a registry event")
         event = parse_event(entry.envelope.payload)
-        if find_duplicate(conn, event, entry.envelope) is not None:
+        if find_duplicate(state, event, entry.envelope) is not None:
             raise ReplayError(index, f"event id {event.id!r} was already applied")
         apply_event(
-            conn, origin=origin, envelope=entry.envelope, event=event, at=Position(index, entry.logged_at), verified={}
+            state, origin=origin, envelope=entry.envelope, event=event, at=Position(index, entry.logged_at), verified={}
         )
     except ReplayError:
         raise
@@ -59,11 +60,12 @@ def catch_up(sequencer: Sequencer) -> None:
     """Bring the state tables of ``sequencer``'s database up to its log head (under its lock)."""
     create_state_tables(sequencer.engine)
     with sequencer.batch() as batch:
-        catch_up_in(batch.connection, sequencer.store, sequencer.origin, batch.start)
+        catch_up_in(WorkingState(batch.connection, Cache()), sequencer.store, sequencer.origin, batch.start)
 
 
-def catch_up_in(conn: Connection, store: LogStore, origin: str, size: int, progress: Progress | None = None) -> None:
-    """Apply entries from the first one the state lacks up to ``size``, within ``conn``'s transaction."""
+def catch_up_in(state: WorkingState, store: LogStore, origin: str, size: int, progress: Progress | None = None) -> None:
+    """Apply entries from the first one the state lacks up to ``size``, within the state's transaction."""
+    conn = state.conn
     version, applied = conn.execute(
         sa.select(registry_head.c.version, registry_head.c.applied).where(registry_head.c.id == HEAD_ID)
     ).one()
@@ -75,12 +77,14 @@ def catch_up_in(conn: Connection, store: LogStore, origin: str, size: int, progr
         applied = 0
     if applied >= size:
         return
+    state.cache.clear()
     for index, data in store.iter_entries(start=applied):
         if index >= size:
             break
-        apply_entry(conn, origin, index, data)
+        apply_entry(state, origin, index, data)
         if progress is not None:
             progress(index + 1, size)
+    state.flush()
     conn.execute(registry_head.update().where(registry_head.c.id == HEAD_ID).values(applied=size))
 
 
@@ -95,14 +99,18 @@ def rebuild(
     """Replay ``entries`` (from index 0, in order) into the empty database ``engine``."""
     create_state_tables(engine)
     with engine.begin() as conn:
+        state = WorkingState(conn, Cache())
         count = 0
         for index, data in entries:
             if index != count:
                 raise ReplayError(index, f"expected entry {count} next")
-            apply_entry(conn, origin, index, data)
+            apply_entry(state, origin, index, data)
             count += 1
-            if progress is not None and count % 1024 == 0:
-                progress(count, total)
+            if count % 1024 == 0:
+                state.flush()
+                if progress is not None:
+                    progress(count, total)
+        state.flush()
         conn.execute(registry_head.update().where(registry_head.c.id == HEAD_ID).values(applied=count))
     if progress is not None:
         progress(count, total)

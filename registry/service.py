@@ -2,8 +2,9 @@
 
 A write follows DESIGN.md §2: the payload is parsed strictly and its signatures verified
 (outside the writer's lock, on worker threads for a batch), then under the sequencer's
-lock each event is checked against current state and applied in a savepoint, its envelope
-appended to the log in the same transaction, and a checkpoint signed once it commits.
+lock each event is checked against current state (:mod:`registry.working`) and applied,
+its envelope appended to the log in the same transaction, and a checkpoint signed once it
+commits.
 
 Events submitted together share one transaction (group commit, DESIGN.md §3 "Batching"),
 but each stands alone: an event that is refused writes nothing and does not disturb the
@@ -12,29 +13,21 @@ others.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ledger.dsse import Envelope
 from ledger.sequencer import Batch, Sequencer
-from registry import authority, replay
-from registry.errors import InvalidEventError, RegistryError
-from registry.events import AnyEvent, parse_event
+from registry import replay
+from registry.errors import RegistryError
+from registry.intake import Intake, Prepared
 from registry.position import Position
 from registry.schema import HEAD_ID, registry_head
-from registry.state import Applied, apply_event, find_duplicate
-from registry.statements import PAYLOAD_TYPE
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    envelope: Envelope
-    event: AnyEvent
-    verified: dict[str, bytes]
+from registry.state import DIRECT_WRITERS, Applied, apply_event, find_duplicate
+from registry.working import Cache, WorkingState
 
 
 class Registry:
@@ -44,11 +37,13 @@ class Registry:
         self.engine = engine
         self.sequencer = sequencer
         self.origin = sequencer.origin
-        self._pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="verify")
+        self._intake = Intake(engine, workers)
+        self._cache = Cache()
+        self._known_size = -1  # the log size after this registry's last batch
         replay.catch_up(sequencer)
 
     def close(self) -> None:
-        self._pool.shutdown()
+        self._intake.close()
 
     def submit(self, envelope: Envelope) -> Applied:
         """Apply one event and append it; return its index once a checkpoint covers it.
@@ -63,65 +58,80 @@ class Registry:
 
     def submit_many(self, envelopes: Sequence[Envelope]) -> list[Applied | RegistryError]:
         """Apply events in order in one transaction; return each one's outcome, in order."""
-        prepared = self._prepare(envelopes)
+        return self._commit(self._prepare(envelopes))
+
+    def submit_stream(self, batches: Iterable[Sequence[Envelope]]) -> Iterator[list[Applied | RegistryError]]:
+        """Like :meth:`submit_many` for each batch in turn, verifying the next batch while this one commits."""
+        iterator = iter(batches)
+        first = next(iterator, None)
+        if first is None:
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="prepare") as ahead:
+            future = ahead.submit(self._prepare, first)
+            for following in iterator:
+                prepared = future.result()
+                future = ahead.submit(self._prepare, following)
+                yield self._commit(prepared)
+            yield self._commit(future.result())
+
+    def _commit(self, prepared: list[Prepared | RegistryError]) -> list[Applied | RegistryError]:
+        """Apply prepared events under the sequencer's lock and commit them with their log entries."""
         outcomes: list[Applied | RegistryError] = []
-        with self.sequencer.batch() as batch:
-            conn = batch.connection
-            replay.catch_up_in(conn, self.sequencer.store, self.origin, batch.start)
-            for item in prepared:
-                if isinstance(item, RegistryError):
-                    outcomes.append(item)
-                    continue
-                try:
-                    outcomes.append(self._apply(batch, item))
-                except RegistryError as exc:
-                    outcomes.append(exc)
-            if batch.entries:
-                conn.execute(
-                    registry_head.update()
-                    .where(registry_head.c.id == HEAD_ID)
-                    .values(applied=batch.start + len(batch.entries))
-                )
+        try:
+            with self.sequencer.batch() as batch:
+                if batch.start != self._known_size:
+                    self._cache.clear()  # another writer moved the log: what we cached may be stale
+                state = WorkingState(batch.connection, self._cache)
+                replay.catch_up_in(state, self.sequencer.store, self.origin, batch.start)
+                state.prefetch_events([p.event.id for p in prepared if not isinstance(p, RegistryError)])
+                for item in prepared:
+                    if isinstance(item, RegistryError):
+                        outcomes.append(item)
+                        continue
+                    try:
+                        outcomes.append(self._apply(batch, state, item))
+                    except RegistryError as exc:
+                        outcomes.append(exc)
+                state.flush()
+                size = batch.start + len(batch.entries)
+                if batch.entries:
+                    batch.connection.execute(
+                        registry_head.update().where(registry_head.c.id == HEAD_ID).values(applied=size)
+                    )
+        except BaseException:
+            self._cache.clear()  # the transaction rolled back: the cache may hold rows it wrote
+            self._known_size = -1
+            raise
+        self._known_size = size
         return outcomes
 
-    def _apply(self, batch: Batch, item: _Prepared) -> Applied:
-        conn = batch.connection
-        duplicate = find_duplicate(conn, item.event, item.envelope)
+    def _apply(self, batch: Batch, state: WorkingState, item: Prepared) -> Applied:
+        duplicate = find_duplicate(state, item.event, item.envelope)
         if duplicate is not None:
             return duplicate
         at = Position(batch.start + batch.mark(), batch.logged_at)
-        with conn.begin_nested():  # a refused event leaves nothing behind
-            apply_event(
-                conn, origin=self.origin, envelope=item.envelope, event=item.event, at=at, verified=item.verified
-            )
-            index = batch.append(item.envelope)
-        assert index == at.index
-        return Applied(index, item.event.id, item.event.type)
+        mark = state.mark()
+        try:
+            if type(item.event) in DIRECT_WRITERS:
+                try:
+                    with batch.connection.begin_nested():
+                        self._apply_and_append(batch, state, item, at)
+                finally:
+                    self._cache.forget_rows()
+            else:
+                self._apply_and_append(batch, state, item, at)
+        except BaseException:
+            state.rollback_to(mark)  # a refused event leaves nothing behind
+            raise
+        return Applied(at.index, item.event.id, item.event.type)
 
-    def _prepare(self, envelopes: Sequence[Envelope]) -> list[_Prepared | RegistryError]:
-        """Parse every payload and verify the signatures the committed key state can check."""
-        parsed: list[tuple[Envelope, AnyEvent] | RegistryError] = []
-        for envelope in envelopes:
-            try:
-                parsed.append((envelope, _parse(envelope)))
-            except RegistryError as exc:
-                parsed.append(exc)
-        keyids = {k for item in parsed if not isinstance(item, RegistryError) for k in item[0].keyids}
-        with self.engine.connect() as conn:
-            known = authority.bound_keys(conn)(keyids) if keyids else {}
+    def _apply_and_append(self, batch: Batch, state: WorkingState, item: Prepared, at: Position) -> None:
+        apply_event(state, origin=self.origin, envelope=item.envelope, event=item.event, at=at, verified=item.verified)
+        if batch.append(item.envelope) != at.index:
+            raise AssertionError("the log index of an event changed while it was applied")
 
-        def verify(item: tuple[Envelope, AnyEvent] | RegistryError) -> _Prepared | RegistryError:
-            if isinstance(item, RegistryError):
-                return item
-            envelope, event = item
-            try:
-                return _Prepared(envelope, event, authority.verify_signatures(envelope, lambda _ids: known))
-            except RegistryError as exc:
-                return exc
-
-        if len(parsed) == 1:
-            return [verify(parsed[0])]
-        return list(self._pool.map(verify, parsed))
+    def _prepare(self, envelopes: Sequence[Envelope]) -> list[Prepared | RegistryError]:
+        return self._intake.prepare(envelopes)
 
     def applied(self, conn: Connection | None = None) -> int:
         """How many log entries the state reflects."""
@@ -130,9 +140,3 @@ class Registry:
             return int(conn.execute(query).scalar_one())
         with self.engine.connect() as c:
             return int(c.execute(query).scalar_one())
-
-
-def _parse(envelope: Envelope) -> AnyEvent:
-    if envelope.payload_type != PAYLOAD_TYPE:
-        raise InvalidEventError("payloadType", f"must be {PAYLOAD_TYPE!r}, got {envelope.payload_type!r}")
-    return parse_event(envelope.payload)

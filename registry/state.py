@@ -2,9 +2,9 @@
 
 :func:`apply_event` checks, in order: the event is for this registry, its id is new (or the
 event is a byte-identical resubmission), its signatures carry the authority it needs at this
-log index, and the rules of its handler. Each event type has exactly one handler; all of
-them only write after their checks pass, and the caller runs each event in a savepoint so
-that a refused event leaves nothing behind.
+log index, and the rules of its handler. Each event type has exactly one handler. The caller
+undoes a refused event: :meth:`~registry.working.WorkingState.rollback_to` for the working
+state and, for :data:`DIRECT_WRITERS`, a database savepoint.
 """
 
 from __future__ import annotations
@@ -13,9 +13,6 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from ledger.dsse import Envelope
 from registry import accounts, authority, cancellations, issuance, projects, retirements, transfers
@@ -35,10 +32,10 @@ from registry.events import (
     Transferred,
 )
 from registry.position import Position
-from registry.schema import events
 from registry.vocabulary import Role
+from registry.working import WorkingState
 
-Handler = Callable[[Connection, Any, Position], object]
+Handler = Callable[[WorkingState, Any, Position], object]
 
 HANDLERS: dict[type[AnyEvent], Handler] = {
     AccountOpened: accounts.open_account,
@@ -52,6 +49,14 @@ HANDLERS: dict[type[AnyEvent], Handler] = {
     Retired: retirements.retire,
     Cancelled: cancellations.cancel,
 }
+
+
+DIRECT_WRITERS: frozenset[type[AnyEvent]] = frozenset(
+    {AccountOpened, KeyBound, KeyRotated, KeyRevoked, ProjectRegistered, Issued, Cancelled}
+)
+"""Event types whose handlers write to the database directly: they run in a savepoint, and the
+caches they could make stale are dropped after them (registry.working). The others — the bulk
+of the traffic — only change the working state, which is written when the batch commits."""
 
 
 @dataclass(frozen=True)
@@ -68,21 +73,22 @@ def payload_digest(envelope: Envelope) -> bytes:
     return hashlib.sha256(envelope.payload).digest()
 
 
-def find_duplicate(conn: Connection, event: AnyEvent, envelope: Envelope) -> Applied | None:
+def find_duplicate(state: WorkingState, event: AnyEvent, envelope: Envelope) -> Applied | None:
     """Return the earlier acceptance of this exact event, or None if its id is new.
 
     Raises :class:`IdempotencyConflictError` if the id was used for a different payload.
     """
-    row = conn.execute(sa.select(events.c.idx, events.c.digest).where(events.c.id == event.id)).one_or_none()
-    if row is None:
+    found = state.accepted_event(event.id)
+    if found is None:
         return None
-    if bytes(row.digest) != payload_digest(envelope):
-        raise IdempotencyConflictError(event.id, row.idx)
-    return Applied(row.idx, event.id, event.type, duplicate=True)
+    index, digest = found
+    if digest != payload_digest(envelope):
+        raise IdempotencyConflictError(event.id, index)
+    return Applied(index, event.id, event.type, duplicate=True)
 
 
 def apply_event(
-    conn: Connection,
+    state: WorkingState,
     *,
     origin: str,
     envelope: Envelope,
@@ -90,7 +96,7 @@ def apply_event(
     at: Position,
     verified: Mapping[str, bytes],
 ) -> None:
-    """Check ``event`` against the state in ``conn`` and write its effects, as entry ``at.index``.
+    """Check ``event`` against ``state`` and make its changes, as entry ``at.index``.
 
     ``verified`` holds the signing keys whose signatures were already checked. Raises a
     :class:`~registry.errors.RegistryError` for anything the event may not do; the caller
@@ -102,12 +108,17 @@ def apply_event(
     if at.index == 0:
         _authorise_genesis(envelope, event)
     else:
-        authority.authorise(conn, envelope, event.signers(), verified, operator=isinstance(event, OperatorEvent))
-    HANDLERS[type(event)](conn, event, at)
-    conn.execute(
-        events.insert().values(
-            id=event.id, idx=at.index, type=event.type, digest=payload_digest(envelope), logged_at=at.logged_at
-        )
+        authority.authorise(state, envelope, event.signers(), verified, operator=isinstance(event, OperatorEvent))
+    HANDLERS[type(event)](state, event, at)
+    state.add(
+        "reg_events",
+        {
+            "id": event.id,
+            "idx": at.index,
+            "type": event.type,
+            "digest": payload_digest(envelope),
+            "logged_at": at.logged_at,
+        },
     )
 
 
