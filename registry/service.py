@@ -77,10 +77,11 @@ class Registry:
     def _commit(self, prepared: list[Prepared | RegistryError]) -> list[Applied | RegistryError]:
         """Apply prepared events under the sequencer's lock and commit them with their log entries."""
         outcomes: list[Applied | RegistryError] = []
-        try:
-            with self.sequencer.batch() as batch:
-                if batch.start != self._known_size:
-                    self._cache.clear()  # another writer moved the log: what we cached may be stale
+        with self.sequencer.batch() as batch:  # everything below runs under the sequencer's lock
+            if batch.start != self._known_size:
+                # Another writer moved the log, or our last commit failed: the cache may be stale.
+                self._cache.clear()
+            try:
                 state = WorkingState(batch.connection, self._cache)
                 replay.catch_up_in(state, self.sequencer.store, self.origin, batch.start)
                 state.prefetch_events([p.event.id for p in prepared if not isinstance(p, RegistryError)])
@@ -98,11 +99,13 @@ class Registry:
                     batch.connection.execute(
                         registry_head.update().where(registry_head.c.id == HEAD_ID).values(applied=size)
                     )
-        except BaseException:
-            self._cache.clear()  # the transaction rolled back: the cache may hold rows it wrote
-            self._known_size = -1
-            raise
-        self._known_size = size
+            except BaseException:
+                self._cache.clear()  # the transaction rolls back: the cache may hold rows it wrote
+                self._known_size = -1
+                raise
+            # If the commit itself fails, the head stays behind this size and the next batch
+            # sees the mismatch above.
+            self._known_size = size
         return outcomes
 
     def _apply(self, batch: Batch, state: WorkingState, item: Prepared) -> Applied:

@@ -12,7 +12,12 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from ledger.database import create_engine
+from ledger.keys import SignerKey
+from ledger.sequencer import Sequencer
 from ledger.store import log_checkpoints, log_entries, log_head, log_tiles
+from registry import commands
+from registry.datadir import DataDir
+from registry.schema import accounts
 from tests.builders import populated_node
 
 runner = CliRunner()
@@ -171,3 +176,37 @@ def test_an_independently_pinned_checkpoint_catches_a_rollback_of_the_whole_data
     result = runner.invoke(app, ["audit", "--data-dir", str(root), "--database-url", url, "--checkpoint", str(pinned)])
     assert result.exit_code == 1
     assert "rollback" in result.output
+
+
+def test_an_edited_state_table_is_caught_by_the_replay(demo_dir: tuple[Path, str]) -> None:
+    root, url = demo_dir
+
+    def give_an_account_to_someone_else(conn: Connection) -> None:
+        conn.execute(accounts.update().where(accounts.c.id == "buyer-00042").values(role="verifier"))
+
+    _tamper(url, give_an_account_to_someone_else)
+    code, output = _audit(root, url)
+    assert code == 1
+    assert "the registry's state differs from its log" in output
+    assert "reg_accounts" in output
+    assert "buyer-00042" in output
+
+
+def test_an_entry_signed_by_no_account_is_caught_by_the_replay_though_the_log_is_intact(
+    demo_dir: tuple[Path, str],
+) -> None:
+    # Appended by the log alone, past the registry's checks: the tree, tiles and checkpoints
+    # are all valid, but the signer holds no key bound in the registry at that index.
+    root, url = demo_dir
+    engine = create_engine(url)
+    sequencer = Sequencer(engine, DataDir(root).load_log_key(), root / "checkpoint")
+    stranger = SignerKey.generate("stranger")
+    forged = commands.open_account(
+        sequencer.origin, operator="operator", account="mallory", role="operator", name="M", keys=["A" * 43 + "="]
+    )
+    sequencer.append([commands.sign(forged, [stranger])])
+    engine.dispose()
+    code, output = _audit(root, url)
+    assert code == 1
+    assert "audit failed at entry 300" in output
+    assert "bound to no account" in output
