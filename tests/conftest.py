@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,11 +40,11 @@ def postgres_problem() -> str | None:
     return _PG_PROBLEM
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str | None]]:
-    """A fresh, empty database: (url, schema). PostgreSQL gets a schema of its own."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'registry.db'}", None
+@contextmanager
+def fresh_database(kind: str, directory: Path) -> Iterator[tuple[str, str | None]]:
+    """A fresh, empty database of ``kind``: (url, schema). PostgreSQL gets a schema of its own."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory / 'registry.db'}", None
         return
     if _PG_PROBLEM is not None:
         if IN_CI:
@@ -61,6 +62,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tup
         admin.dispose()
 
 
+def _cli_url(url: str, schema: str | None) -> str:
+    return url if schema is None else f"{url}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str | None]]:
+    """A fresh, empty database for one test: (url, schema)."""
+    with fresh_database(request.param, tmp_path) as database:
+        yield database
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_database_cli_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh database shared by the tests of one module, as one URL (for read-only tests)."""
+    with fresh_database(request.param, tmp_path_factory.mktemp("db")) as (url, schema):
+        yield _cli_url(url, schema)
+
+
 @pytest.fixture
 def engine(database_url: tuple[str, str | None]) -> Iterator[Engine]:
     url, schema = database_url
@@ -72,5 +91,4 @@ def engine(database_url: tuple[str, str | None]) -> Iterator[Engine]:
 @pytest.fixture
 def database_cli_url(database_url: tuple[str, str | None]) -> str:
     """The fresh database as one URL (PostgreSQL's schema in the connection options)."""
-    url, schema = database_url
-    return url if schema is None else f"{url}?options=-csearch_path%3D{schema}"
+    return _cli_url(*database_url)

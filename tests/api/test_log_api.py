@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,9 +21,10 @@ from tests.builders import populated_node
 ENTRIES = 600
 
 
-@pytest.fixture
-def node(tmp_path: Path, database_cli_url: str) -> Iterator[Node]:
-    demo = populated_node(tmp_path / "registry", ENTRIES, database_url=database_cli_url)
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory, module_database_cli_url: str) -> Iterator[Node]:
+    """One registry for the module: these tests only read it."""
+    demo = populated_node(tmp_path_factory.mktemp("log") / "registry", ENTRIES, database_url=module_database_cli_url)
     yield demo
     demo.close()
 

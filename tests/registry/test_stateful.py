@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,7 +40,7 @@ from registry.errors import (
 from registry.schema import batches, blocks
 from registry.serials import SerialRange
 from tests.builders import OPERATOR, World, world
-from tests.conftest import IN_CI, POSTGRES_URL, postgres_problem
+from tests.conftest import IN_CI, fresh_database, postgres_problem
 
 HOLDERS = ("supplier", "city-a", "city-b", "buyer")
 SIGNERS = (*HOLDERS, "auditor", "verifier", OPERATOR)
@@ -52,24 +51,12 @@ ACTIONS = ("move",) * 6 + ("retire",) * 3 + ("issue_more", "invalidate", "revers
 @contextmanager
 def fresh_engine(kind: str) -> Iterator[Engine]:
     """An empty database of ``kind`` for one example."""
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory() as directory:
-            engine = create_engine(f"sqlite:///{Path(directory) / 'r.db'}")
+    with tempfile.TemporaryDirectory() as directory, fresh_database(kind, Path(directory)) as (url, schema):
+        engine = create_engine(url, schema=schema)
+        try:
             yield engine
+        finally:
             engine.dispose()
-        return
-    schema = f"s_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    engine = create_engine(POSTGRES_URL, schema=schema)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 class RegistryMachine(RuleBasedStateMachine):
