@@ -6,9 +6,9 @@ Public registry data needs no login (DESIGN.md §5). Lists are cursor-paginated:
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from api.deps import ConnectionDep
 from registry import queries
@@ -17,8 +17,14 @@ from registry.vocabulary import BlockStatus
 router = APIRouter(tags=["registry"])
 
 Limit = Annotated[int, Query(ge=1, le=queries.MAX_PAGE, description="Page size.")]
-SerialCursor = Annotated[int | None, Query(ge=0, description="Return items after this serial (a page's `next`).")]
-IndexCursor = Annotated[int | None, Query(ge=-1, description="Return items after this log index (a page's `next`).")]
+MAX_INT = 2**63 - 1  # the databases' BIGINT
+SerialCursor = Annotated[
+    int | None, Query(ge=0, le=MAX_INT, description="Return items after this serial (a page's `next`).")
+]
+IndexCursor = Annotated[
+    int | None, Query(ge=-1, le=MAX_INT, description="Return items after this log index (a page's `next`).")
+]
+Number = Annotated[int, Path(ge=0, le=MAX_INT)]
 Json = dict[str, Any]
 
 
@@ -32,12 +38,12 @@ def account(account_id: str, conn: ConnectionDep) -> Json:
 def holdings(
     account_id: str,
     conn: ConnectionDep,
-    status: Annotated[BlockStatus, Query(description="`held` (default) or `retired`.")] = BlockStatus.HELD,
+    status: Annotated[Literal["held", "retired"], Query(description="`held` (default) or `retired`.")] = "held",
     after: SerialCursor = None,
     limit: Limit = 100,
 ) -> Json:
     """The serial blocks an account holds (or has retired), with the total."""
-    return queries.holdings(conn, account_id, status=status, after=after, limit=limit)
+    return queries.holdings(conn, account_id, status=BlockStatus(status), after=after, limit=limit)
 
 
 @router.get("/v1/projects")
@@ -55,13 +61,13 @@ def project(project_id: str, conn: ConnectionDep) -> Json:
 
 
 @router.get("/v1/batches/{number}")
-def batch(number: int, conn: ConnectionDep) -> Json:
+def batch(number: Number, conn: ConnectionDep) -> Json:
     """A batch with its supply: issued = held + buffer + retired + cancelled."""
     return queries.batch(conn, number)
 
 
 @router.get("/v1/batches/{number}/blocks")
-def batch_blocks(number: int, conn: ConnectionDep, after: SerialCursor = None, limit: Limit = 100) -> Json:
+def batch_blocks(number: Number, conn: ConnectionDep, after: SerialCursor = None, limit: Limit = 100) -> Json:
     """The blocks of a batch in serial order: where each unit stands now."""
     return queries.batch_blocks(conn, number, after=after, limit=limit)
 
@@ -79,7 +85,7 @@ def retirements(
 
 
 @router.get("/v1/retirements/{index}")
-def retirement(index: int, conn: ConnectionDep) -> Json:
+def retirement(index: Number, conn: ConnectionDep) -> Json:
     """The retirement logged at ``index``."""
     return queries.retirement(conn, index)
 

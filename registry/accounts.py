@@ -59,7 +59,7 @@ def rotate_key(state: WorkingState, event: KeyRotated, at: Position) -> None:
     state.account(event.account, "account")
     _check_live_key(conn, event.account, event.revoke)
     _check_key_unused(conn, event.key, "key")
-    _revoke(conn, event.revoke, at)
+    _revoke(state, event.revoke, at)
     _insert_key(conn, event.account, event.key, at)
 
 
@@ -68,7 +68,7 @@ def revoke_key(state: WorkingState, event: KeyRevoked, at: Position) -> None:
     conn = state.conn
     state.account(event.account, "account")
     _check_live_key(conn, event.account, event.revoke)
-    _revoke(conn, event.revoke, at)
+    _revoke(state, event.revoke, at)
 
 
 def _check_key_unused(conn: Connection, key: bytes, field: str) -> None:
@@ -95,5 +95,7 @@ def _insert_key(conn: Connection, account: str, key: bytes, at: Position) -> Non
     )
 
 
-def _revoke(conn: Connection, keyid: str, at: Position) -> None:
-    conn.execute(account_keys.update().where(account_keys.c.keyid == keyid).values(revoked_at=at.index))
+def _revoke(state: WorkingState, keyid: str, at: Position) -> None:
+    state.conn.execute(account_keys.update().where(account_keys.c.keyid == keyid).values(revoked_at=at.index))
+    # A cached copy would still show the key live: on replay and catch-up too, not only live.
+    state.cache.keys.pop(keyid, None)

@@ -18,14 +18,19 @@ def cancel(state: WorkingState, event: Cancelled, at: Position) -> None:
     """Cancel units for ``event.reason``.
 
     A reversal draws ``quantity`` units from the project's buffer pool first (oldest batch
-    first) and only the remainder from the held units of ``serial``; it is refused if the two
-    together cannot cover the loss. Other reasons cancel exactly ``serial``. Retired units
-    are never cancelled: a retirement is irreversible.
+    first) and only the remainder from the first held units of ``serial``; it is refused if
+    the two together cannot cover the loss. Other reasons cancel exactly ``serial``. Retired
+    units are never cancelled: a retirement is irreversible. The cancellation records the
+    serials it took from outside the buffer pool.
     """
+    cancelled: SerialRange | None
     if event.reason == CancellationReason.REVERSAL:
         assert event.project is not None and event.quantity is not None  # checked by the event model
         state.project(event.project, "project")
+        if event.serial is not None:
+            resolve(state, event.serial)
         from_buffer, remainder, parts = _draw_buffer(state, event.project, event.quantity, at)
+        cancelled = None
         if remainder:
             if event.serial is None:
                 raise RuleError(
@@ -38,14 +43,14 @@ def cancel(state: WorkingState, event: Cancelled, at: Position) -> None:
                     "serial",
                     f"{event.serial} holds {event.serial.quantity} units; the buffer leaves {remainder} to cancel",
                 )
-            resolve(state, event.serial)
-            _cancel_units(state, event.serial.sub(event.serial.first, event.serial.first + remainder - 1), at, parts)
+            cancelled = event.serial.sub(event.serial.first, event.serial.first + remainder - 1)
+            _cancel_units(state, cancelled, at, parts)
         project, quantity = event.project, event.quantity
     else:
         assert event.serial is not None  # checked by the event model
         resolve(state, event.serial)
         from_buffer = _cancel_units(state, event.serial, at, 0)
-        project, quantity = event.serial.project, event.serial.quantity
+        cancelled, project, quantity = event.serial, event.serial.project, event.serial.quantity
     destination = event.destination
     state.conn.execute(
         cancellations.insert().values(
@@ -54,7 +59,7 @@ def cancel(state: WorkingState, event: Cancelled, at: Position) -> None:
             project=project,
             quantity=quantity,
             from_buffer=from_buffer,
-            affected=str(event.serial) if event.serial else None,
+            affected=str(cancelled) if cancelled else None,
             destination_registry=destination.registry if destination else None,
             destination_account=destination.account if destination else None,
             note=event.note,

@@ -44,6 +44,7 @@ class WrongRegistryError(RegistryError):
     """The event was signed for another registry's log."""
 
     code = "wrong-registry"
+    field = "registry"
 
     def __init__(self, named: str, origin: str) -> None:
         super().__init__(f"registry: the event is for {named!r}; this registry is {origin!r}")
@@ -55,6 +56,7 @@ class UnauthorisedError(RegistryError):
     """The event's signatures do not give the authority it needs."""
 
     code = "unauthorised"
+    field = "signatures"
 
 
 class UnknownError(RegistryError):
@@ -95,6 +97,7 @@ class NotHolderError(ConflictError):
     """Some of the units are not held by the account that tried to move them."""
 
     code = "not-holder"
+    field = "serial"
 
     def __init__(self, serials: str, account: str, holder: str | None, since: int) -> None:
         held_by = f"held by {holder!r}" if holder else "in the buffer pool"
@@ -109,6 +112,7 @@ class UnitsRetiredError(ConflictError):
     """Some of the units were retired, which is irreversible."""
 
     code = "units-retired"
+    field = "serial"
 
     def __init__(self, serials: str, since: int) -> None:
         super().__init__(f"serials {serials} were retired at log index {since} and can never move again")
@@ -120,6 +124,7 @@ class UnitsCancelledError(ConflictError):
     """Some of the units were cancelled."""
 
     code = "units-cancelled"
+    field = "serial"
 
     def __init__(self, serials: str, since: int) -> None:
         super().__init__(f"serials {serials} were cancelled at log index {since} and can never move again")
@@ -144,6 +149,7 @@ class IdempotencyConflictError(ConflictError):
     """The event's idempotency id was already used for a different event."""
 
     code = "idempotency-conflict"
+    field = "id"
 
     def __init__(self, event_id: str, index: int) -> None:
         super().__init__(f"id: {event_id!r} was already used by a different event (log index {index})")

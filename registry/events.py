@@ -114,7 +114,7 @@ class Event(Model):
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
 
     def signers(self) -> tuple[str, ...]:
-        """The accounts whose signatures this event requires (operator events say ``()``: any operator)."""
+        """The accounts whose signatures this event requires, exactly (no other account may sign)."""
         raise NotImplementedError
 
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 """Bump when a table below changes: opening a registry then rebuilds its state from the log."""
 
 metadata = sa.MetaData()
@@ -104,7 +104,7 @@ batches = sa.Table(
 blocks = sa.Table(
     "reg_blocks",
     metadata,
-    # A block is a maximal run of serials in one state; the blocks of a batch tile it exactly.
+    # A block is a run of serials in one state; the blocks of a batch tile it exactly.
     sa.Column("first", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("last", sa.BigInteger, nullable=False),
     sa.Column("batch", sa.BigInteger, nullable=False),
@@ -112,6 +112,7 @@ blocks = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("since", sa.BigInteger, nullable=False),
     sa.Index("ix_reg_blocks_holder", "holder", "status", "first"),
+    sa.Index("ix_reg_blocks_batch", "batch", "first"),
 )
 
 movements = sa.Table(
@@ -119,7 +120,7 @@ movements = sa.Table(
     metadata,
     # One row per range an event touched: the lineage of every unit (DESIGN.md §4).
     sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("part", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("part", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("batch", sa.BigInteger, nullable=False),
     sa.Column("first", sa.BigInteger, nullable=False),
@@ -154,7 +155,7 @@ cancellations = sa.Table(
     sa.Column("project", sa.String(64), nullable=False, index=True),
     sa.Column("quantity", sa.BigInteger, nullable=False),
     sa.Column("from_buffer", sa.BigInteger, nullable=False),
-    sa.Column("affected", sa.String(120)),  # the printed serial range the event named, if any
+    sa.Column("affected", sa.String(120)),  # the serials cancelled outside the buffer pool, printed
     sa.Column("destination_registry", sa.String(500)),
     sa.Column("destination_account", sa.String(500)),
     sa.Column("note", sa.String(500), nullable=False),

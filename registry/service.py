@@ -13,6 +13,7 @@ others.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,9 +21,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ledger.dsse import Envelope
+from ledger.errors import EntryError, PublishError
 from ledger.sequencer import Batch, Sequencer
 from registry import replay
-from registry.errors import RegistryError
+from registry.errors import InvalidEventError, RegistryError
 from registry.intake import Intake, Prepared
 from registry.position import Position
 from registry.schema import HEAD_ID, registry_head
@@ -38,6 +40,7 @@ class Registry:
         self.sequencer = sequencer
         self.origin = sequencer.origin
         self._intake = Intake(engine, workers)
+        self._lock = threading.Lock()
         self._cache = Cache()
         self._known_size = -1  # the log size after this registry's last batch
         replay.catch_up(sequencer)
@@ -77,10 +80,22 @@ class Registry:
     def _commit(self, prepared: list[Prepared | RegistryError]) -> list[Applied | RegistryError]:
         """Apply prepared events under the sequencer's lock and commit them with their log entries."""
         outcomes: list[Applied | RegistryError] = []
-        with self.sequencer.batch() as batch:  # everything below runs under the sequencer's lock
+        with self._lock:  # this registry's batches, and what it learns of their outcome, one at a time
+            try:
+                return self._commit_locked(prepared, outcomes)
+            except PublishError:
+                raise  # committed: the cache is right, only the checkpoint is late
+            except BaseException:
+                self._cache.clear()  # the transaction rolled back: the cache may hold rows it wrote
+                self._known_size = -1
+                raise
+
+    def _commit_locked(
+        self, prepared: list[Prepared | RegistryError], outcomes: list[Applied | RegistryError]
+    ) -> list[Applied | RegistryError]:
+        with self.sequencer.batch() as batch:
             if batch.start != self._known_size:
-                # Another writer moved the log, or our last commit failed: the cache may be stale.
-                self._cache.clear()
+                self._cache.clear()  # another writer moved the log: what we cached may be stale
             try:
                 state = WorkingState(batch.connection, self._cache)
                 replay.catch_up_in(state, self.sequencer.store, self.origin, batch.start)
@@ -100,12 +115,9 @@ class Registry:
                         registry_head.update().where(registry_head.c.id == HEAD_ID).values(applied=size)
                     )
             except BaseException:
-                self._cache.clear()  # the transaction rolls back: the cache may hold rows it wrote
                 self._known_size = -1
                 raise
-            # If the commit itself fails, the head stays behind this size and the next batch
-            # sees the mismatch above.
-            self._known_size = size
+            self._known_size = size  # undone by _commit if the commit itself fails
         return outcomes
 
     def _apply(self, batch: Batch, state: WorkingState, item: Prepared) -> Applied:
@@ -130,7 +142,11 @@ class Registry:
 
     def _apply_and_append(self, batch: Batch, state: WorkingState, item: Prepared, at: Position) -> None:
         apply_event(state, origin=self.origin, envelope=item.envelope, event=item.event, at=at, verified=item.verified)
-        if batch.append(item.envelope) != at.index:
+        try:
+            index = batch.append(item.envelope)
+        except EntryError as exc:  # the envelope fits a request but not, with its log time, an entry
+            raise InvalidEventError("envelope", str(exc)) from exc
+        if index != at.index:
             raise AssertionError("the log index of an event changed while it was applied")
 
     def _prepare(self, envelopes: Sequence[Envelope]) -> list[Prepared | RegistryError]:

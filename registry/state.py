@@ -1,10 +1,11 @@
 """Applying one event to the registry's state: the single path for live writes and replay.
 
-:func:`apply_event` checks, in order: the event is for this registry, its id is new (or the
-event is a byte-identical resubmission), its signatures carry the authority it needs at this
-log index, and the rules of its handler. Each event type has exactly one handler. The caller
-undoes a refused event: :meth:`~registry.working.WorkingState.rollback_to` for the working
-state and, for :data:`DIRECT_WRITERS`, a database savepoint.
+:func:`find_duplicate` answers a resubmission (same id, same bytes) with its original index;
+then :func:`apply_event` checks, in order: the event is for this registry, its signatures
+carry the authority it needs at this log index, and the rules of its handler. Each event type
+has exactly one handler. The caller undoes a refused event:
+:meth:`~registry.working.WorkingState.rollback_to` for the working state and, for
+:data:`DIRECT_WRITERS`, a database savepoint.
 """
 
 from __future__ import annotations

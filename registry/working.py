@@ -15,8 +15,8 @@ Rarer events (accounts, keys, projects, issuance, cancellation) write directly i
 and then drop the caches they could have made stale.
 
 The cache is only trusted while its registry is the log's only writer: the service clears it
-whenever the log head moved without it (another process appended) and whenever a batch
-fails. An event that is refused is undone with :meth:`WorkingState.rollback_to`, which
+whenever the log head moved without it (another process appended) and whenever a batch's
+transaction fails, commit included. An event that is refused is undone with :meth:`WorkingState.rollback_to`, which
 restores the block indexes and drops its pending rows.
 """
 

@@ -678,7 +678,7 @@ def test_cancellations_show_what_the_buffer_covered(scenario: Api) -> None:
                 "project": "perm",
                 "quantity": 100,
                 "from_buffer": 40,
-                "serial": "perm.2028.1.501-1000",
+                "serial": "perm.2028.1.501-560",  # what was cancelled beyond the buffer
                 "destination": None,
                 "note": "leak at storage",
             },
