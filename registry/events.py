@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from abc import abstractmethod
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -113,9 +114,9 @@ class Event(Model):
     registry: Text
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
 
+    @abstractmethod
     def signers(self) -> tuple[str, ...]:
         """The accounts whose signatures this event requires, exactly (no other account may sign)."""
-        raise NotImplementedError
 
 
 class OperatorEvent(Event):

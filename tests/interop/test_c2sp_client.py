@@ -11,6 +11,7 @@ The server is the real command line: `registry demo --data-dir DIR` builds a log
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import socket
 import subprocess
@@ -242,11 +243,9 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
             while True:
                 if server.poll() is not None:
                     pytest.fail(f"`registry serve` exited with {server.returncode}:\n{log_path.read_text()}")
-                try:
+                with contextlib.suppress(httpx.TransportError):  # not listening yet
                     if http.get("/log/checkpoint").status_code == 200:
                         break
-                except httpx.TransportError:
-                    pass
                 if time.monotonic() > deadline:
                     pytest.fail(f"`registry serve` did not answer within {STARTUP_TIMEOUT} s:\n{log_path.read_text()}")
                 time.sleep(0.2)

@@ -330,7 +330,7 @@ def test_random_event_sequences_keep_the_invariants(kind: str) -> None:
         pytest.skip(str(postgres_problem()))
 
     class Machine(RegistryMachine):
-        pass
+        """The machine on this test's database."""
 
     Machine.kind = kind
     run_state_machine_as_test(
