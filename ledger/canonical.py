@@ -30,18 +30,28 @@ def encode(value: JSONValue) -> bytes:
     ±(2**53 − 1), a non-string object key, or any type JSON cannot carry.
     """
     if _check_signable(value, "$"):
-        # With every object key inside the Basic Multilingual Plane, sorting by code point
-        # equals RFC 8785 §3.2.3's sort by UTF-16 code units, and Python escapes strings as
-        # §3.2.2.2 does (", \, \b \f \n \r \t, other controls as lowercase \u00xx): the
-        # standard library's encoder then writes the canonical form, much faster.
-        try:
-            return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
-        except UnicodeEncodeError:
-            pass  # a lone surrogate: let the reference encoder refuse it
+        fast = _encode_bmp(value)
+        if fast is not None:
+            return fast
     try:
         return rfc8785.dumps(value)
     except rfc8785.CanonicalizationError as exc:
         raise CanonicalJSONError(f"cannot canonicalise value: {exc}") from exc
+
+
+def _encode_bmp(value: JSONValue) -> bytes | None:
+    """The canonical bytes of a value whose object keys all lie in the BMP, or None for a lone surrogate.
+
+    With such keys, sorting by code point equals RFC 8785 §3.2.3's sort by UTF-16 code units,
+    and Python escapes strings as §3.2.2.2 does (", \\, \\b \\f \\n \\r \\t, other controls as
+    lowercase \\u00xx): the standard library's encoder writes the canonical form, much faster.
+    A lone surrogate cannot be UTF-8 encoded; the reference encoder then refuses it by name.
+    """
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return None
 
 
 def decode(data: bytes) -> JSONValue:

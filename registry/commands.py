@@ -54,6 +54,19 @@ def open_account(
     return command
 
 
+def genesis(registry: str, operator: str, key: SignerKey, *, name: str = "Registry operator") -> Command:
+    """The first event of a registry: the operator opens its own account, binding ``key`` (which signs it)."""
+    return open_account(
+        registry,
+        operator=operator,
+        account=operator,
+        role="operator",
+        name=name,
+        keys=[public_key(key)],
+        event_id="genesis",
+    )
+
+
 def bind_key(registry: str, operator: str, account: str, key: str, *, event_id: str | None = None) -> Command:
     return _base("key-binding", registry, event_id) | {"operator": operator, "account": account, "key": key}
 

@@ -92,14 +92,6 @@ def initialise_registry(
     operator_key = SignerKey.generate(operator)
     data_dir.save_key(operator_key)
     node = open_node(root, database_url=database_url, schema=schema)
-    genesis = commands.open_account(
-        origin,
-        operator=operator,
-        account=operator,
-        role="operator",
-        name=operator_name,
-        keys=[commands.public_key(operator_key)],
-        event_id="genesis",
-    )
-    node.registry.submit(commands.sign(genesis, [operator_key]))
+    first = commands.genesis(origin, operator, operator_key, name=operator_name)
+    node.registry.submit(commands.sign(first, [operator_key]))
     return node, operator_key

@@ -29,6 +29,7 @@ from registry.schema import (
     create_state_tables,
     drop_state_tables,
     metadata,
+    record_applied,
     registry_head,
 )
 from registry.state import apply_event, find_duplicate
@@ -85,7 +86,7 @@ def catch_up_in(state: WorkingState, store: LogStore, origin: str, size: int, pr
         if progress is not None:
             progress(index + 1, size)
     state.flush()
-    conn.execute(registry_head.update().where(registry_head.c.id == HEAD_ID).values(applied=size))
+    record_applied(conn, size)
 
 
 def rebuild(
@@ -111,7 +112,7 @@ def rebuild(
                 if progress is not None:
                     progress(count, total)
         state.flush()
-        conn.execute(registry_head.update().where(registry_head.c.id == HEAD_ID).values(applied=count))
+        record_applied(conn, count)
     if progress is not None:
         progress(count, total)
 

@@ -177,6 +177,11 @@ def create_state_tables(engine: Engine) -> None:
         )
 
 
+def record_applied(conn: Connection, size: int) -> None:
+    """Record that the state tables reflect the first ``size`` log entries."""
+    conn.execute(registry_head.update().where(registry_head.c.id == HEAD_ID).values(applied=size))
+
+
 def drop_state_tables(conn: Connection) -> None:
     """Drop every state table (the log tables stay): the projection is about to be rebuilt."""
     metadata.drop_all(conn)

@@ -17,8 +17,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from ledger.dsse import Envelope
 from ledger.errors import EntryError, PublishError
@@ -27,7 +26,7 @@ from registry import replay
 from registry.errors import InvalidEventError, RegistryError
 from registry.intake import Intake, Prepared
 from registry.position import Position
-from registry.schema import HEAD_ID, registry_head
+from registry.schema import record_applied
 from registry.state import DIRECT_WRITERS, Applied, apply_event, find_duplicate
 from registry.working import Cache, WorkingState
 
@@ -111,9 +110,7 @@ class Registry:
                 state.flush()
                 size = batch.start + len(batch.entries)
                 if batch.entries:
-                    batch.connection.execute(
-                        registry_head.update().where(registry_head.c.id == HEAD_ID).values(applied=size)
-                    )
+                    record_applied(batch.connection, size)
             except BaseException:
                 self._known_size = -1
                 raise
@@ -151,11 +148,3 @@ class Registry:
 
     def _prepare(self, envelopes: Sequence[Envelope]) -> list[Prepared | RegistryError]:
         return self._intake.prepare(envelopes)
-
-    def applied(self, conn: Connection | None = None) -> int:
-        """How many log entries the state reflects."""
-        query = sa.select(registry_head.c.applied).where(registry_head.c.id == HEAD_ID)
-        if conn is not None:
-            return int(conn.execute(query).scalar_one())
-        with self.engine.connect() as c:
-            return int(c.execute(query).scalar_one())

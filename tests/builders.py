@@ -135,15 +135,7 @@ def world(engine: Engine, origin: str = ORIGIN) -> World:
     """A fresh registry on ``engine`` with the parties of :data:`PARTIES` and three projects."""
     seq = sequencer(engine, origin=origin)
     w = World(engine, seq, Registry(engine, seq), {OPERATOR: party_key(OPERATOR)})
-    genesis = commands.open_account(
-        origin,
-        operator=OPERATOR,
-        account=OPERATOR,
-        role="operator",
-        name="Operator",
-        keys=[commands.public_key(w.keys[OPERATOR])],
-    )
-    envelopes = [w.envelope(genesis, OPERATOR)]
+    envelopes = [w.envelope(commands.genesis(origin, OPERATOR, w.keys[OPERATOR], name="Operator"), OPERATOR)]
     for name, role in PARTIES.items():
         w.keys[name] = party_key(name)
         extra: dict[str, Any] = {"jurisdiction": JURISDICTION, "boundary": BOUNDARY} if role == "city" else {}

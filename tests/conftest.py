@@ -35,21 +35,21 @@ def _postgres_available() -> str | None:
 _PG_PROBLEM = _postgres_available()
 
 
-def postgres_problem() -> str | None:
-    """Why PostgreSQL cannot be used in this run, or None when it can."""
-    return _PG_PROBLEM
+def require_database(kind: str) -> None:
+    """Skip the test if ``kind`` cannot be reached here; with CI=true, fail it instead."""
+    if kind == "postgresql" and _PG_PROBLEM is not None:
+        if IN_CI:
+            pytest.fail(f"CI=true requires PostgreSQL: {_PG_PROBLEM}")
+        pytest.skip(_PG_PROBLEM)
 
 
 @contextmanager
 def fresh_database(kind: str, directory: Path) -> Iterator[tuple[str, str | None]]:
     """A fresh, empty database of ``kind``: (url, schema). PostgreSQL gets a schema of its own."""
+    require_database(kind)
     if kind == "sqlite":
         yield f"sqlite:///{directory / 'registry.db'}", None
         return
-    if _PG_PROBLEM is not None:
-        if IN_CI:
-            pytest.fail(f"CI=true requires PostgreSQL: {_PG_PROBLEM}")
-        pytest.skip(_PG_PROBLEM)
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(POSTGRES_URL)
     with admin.begin() as conn:

@@ -40,7 +40,7 @@ from registry.errors import (
 from registry.schema import batches, blocks
 from registry.serials import SerialRange
 from tests.builders import OPERATOR, World, world
-from tests.conftest import IN_CI, fresh_database, postgres_problem
+from tests.conftest import fresh_database, require_database
 
 HOLDERS = ("supplier", "city-a", "city-b", "buyer")
 SIGNERS = (*HOLDERS, "auditor", "verifier", OPERATOR)
@@ -324,10 +324,7 @@ class RegistryMachine(RuleBasedStateMachine):
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_random_event_sequences_keep_the_invariants(kind: str) -> None:
-    if kind == "postgresql" and postgres_problem() is not None:
-        if IN_CI:
-            pytest.fail(f"CI=true requires PostgreSQL: {postgres_problem()}")
-        pytest.skip(str(postgres_problem()))
+    require_database(kind)  # before hypothesis starts: skip, or with CI=true fail, here
 
     class Machine(RegistryMachine):
         """The machine on this test's database."""
