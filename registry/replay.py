@@ -46,11 +46,9 @@ def apply_entry(state: WorkingState, origin: str, index: int, data: bytes) -> No
         if entry.envelope.payload_type != PAYLOAD_TYPE:
             raise ReplayError(index, f"payload type {entry.envelope.payload_type!r} is not a registry event")
         event = parse_event(entry.envelope.payload)
-        if find_duplicate(state, event, entry.envelope) is not None:
+        if find_duplicate(state, origin, event, entry.envelope) is not None:
             raise ReplayError(index, f"event id {event.id!r} was already applied")
-        apply_event(
-            state, origin=origin, envelope=entry.envelope, event=event, at=Position(index, entry.logged_at), verified={}
-        )
+        apply_event(state, envelope=entry.envelope, event=event, at=Position(index, entry.logged_at), verified={})
     except ReplayError:
         raise
     except (LedgerError, RegistryError) as exc:

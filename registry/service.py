@@ -118,7 +118,7 @@ class Registry:
         return outcomes
 
     def _apply(self, batch: Batch, state: WorkingState, item: Prepared) -> Applied:
-        duplicate = find_duplicate(state, item.event, item.envelope)
+        duplicate = find_duplicate(state, self.origin, item.event, item.envelope)
         if duplicate is not None:
             return duplicate
         at = Position(batch.start + batch.mark(), batch.logged_at)
@@ -138,7 +138,7 @@ class Registry:
         return Applied(at.index, item.event.id, item.event.type)
 
     def _apply_and_append(self, batch: Batch, state: WorkingState, item: Prepared, at: Position) -> None:
-        apply_event(state, origin=self.origin, envelope=item.envelope, event=item.event, at=at, verified=item.verified)
+        apply_event(state, envelope=item.envelope, event=item.event, at=at, verified=item.verified)
         try:
             index = batch.append(item.envelope)
         except EntryError as exc:  # the envelope fits a request but not, with its log time, an entry

@@ -1,8 +1,9 @@
 """Applying one event to the registry's state: the single path for live writes and replay.
 
-:func:`find_duplicate` answers a resubmission (same id, same bytes) with its original index;
-then :func:`apply_event` checks, in order: the event is for this registry, its signatures
-carry the authority it needs at this log index, and the rules of its handler. Each event type
+:func:`find_duplicate` first refuses an event for another registry, then answers a
+resubmission (same id, same bytes) with its original index; :func:`apply_event` then checks
+that its signatures carry the authority it needs at this log index, and the rules of its
+handler. Each event type
 has exactly one handler. The caller undoes a refused event:
 :meth:`~registry.working.WorkingState.rollback_to` for the working state and, for
 :data:`DIRECT_WRITERS`, a database savepoint.
@@ -74,11 +75,16 @@ def payload_digest(envelope: Envelope) -> bytes:
     return hashlib.sha256(envelope.payload).digest()
 
 
-def find_duplicate(state: WorkingState, event: AnyEvent, envelope: Envelope) -> Applied | None:
+def find_duplicate(state: WorkingState, origin: str, event: AnyEvent, envelope: Envelope) -> Applied | None:
     """Return the earlier acceptance of this exact event, or None if its id is new.
 
-    Raises :class:`IdempotencyConflictError` if the id was used for a different payload.
+    Raises :class:`WrongRegistryError` if the event is for another registry's log (whatever its
+    id: it was never this registry's event), and :class:`IdempotencyConflictError` if the id
+    was used here for a different payload.
     """
+    # Replay protection: an envelope signed for another registry's log is not valid here.
+    if event.registry != origin:
+        raise WrongRegistryError(event.registry, origin)
     found = state.accepted_event(event.id)
     if found is None:
         return None
@@ -91,7 +97,6 @@ def find_duplicate(state: WorkingState, event: AnyEvent, envelope: Envelope) -> 
 def apply_event(
     state: WorkingState,
     *,
-    origin: str,
     envelope: Envelope,
     event: AnyEvent,
     at: Position,
@@ -99,13 +104,12 @@ def apply_event(
 ) -> None:
     """Check ``event`` against ``state`` and make its changes, as entry ``at.index``.
 
+    The caller has run :func:`find_duplicate` first (which also refuses other registries' events).
+
     ``verified`` holds the signing keys whose signatures were already checked. Raises a
     :class:`~registry.errors.RegistryError` for anything the event may not do; the caller
     must roll back to before the call when it does.
     """
-    # Replay protection: an envelope signed for another registry's log is not valid here.
-    if event.registry != origin:
-        raise WrongRegistryError(event.registry, origin)
     if at.index == 0:
         _authorise_genesis(envelope, event)
     else:
