@@ -8,6 +8,8 @@ never replaced (:func:`require_movable` refuses first).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from registry.errors import NotHolderError, RuleError, UnitsCancelledError, UnitsRetiredError, UnknownError
 from registry.serials import SerialRange
 from registry.vocabulary import BlockStatus
@@ -62,8 +64,13 @@ def record_movement(
     *,
     sender: str | None,
     receiver: str | None,
+    came_from: Iterable[Block] = (),
 ) -> None:
-    """Record one step of the units' lineage: ``kind`` moved ``serial`` from ``sender`` to ``receiver``."""
+    """Record one step of the units' lineage: ``kind`` moved ``serial`` from ``sender`` to ``receiver``.
+
+    ``came_from`` are the blocks the units were in: the steps that put them there (their
+    ``since``) are this step's parents in the ownership graph.
+    """
     state.add(
         "reg_movements",
         {
@@ -75,5 +82,6 @@ def record_movement(
             "last": serial.last,
             "sender": sender,
             "receiver": receiver,
+            "parents": " ".join(str(i) for i in sorted({block.since for block in came_from})),
         },
     )

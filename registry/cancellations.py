@@ -84,7 +84,9 @@ def _draw_buffer(state: WorkingState, project: str, quantity: int, at: Position)
             state.replace_blocks(
                 [block], serial.first, serial.last, holder=None, status=BlockStatus.CANCELLED, at=at.index
             )
-            record_movement(state, at.index, parts, "cancellation", serial, sender=None, receiver=None)
+            record_movement(
+                state, at.index, parts, "cancellation", serial, sender=None, receiver=None, came_from=[block]
+            )
             remaining -= take
             parts += 1
     return quantity - remaining, remaining, parts
@@ -107,5 +109,7 @@ def _cancel_units(state: WorkingState, serial: SerialRange, at: Position, part: 
         state.replace_blocks(
             [block], piece.first, piece.last, holder=block.holder, status=BlockStatus.CANCELLED, at=at.index
         )
-        record_movement(state, at.index, part + offset, "cancellation", piece, sender=block.holder, receiver=None)
+        record_movement(
+            state, at.index, part + offset, "cancellation", piece, sender=block.holder, receiver=None, came_from=[block]
+        )
     return from_buffer

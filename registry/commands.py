@@ -228,3 +228,41 @@ def cancel(
 def sign(command: Command, signers: Sequence[SignerKey]) -> dsse.Envelope:
     """Sign ``command`` as a registry event (DSSE, RFC 8785 payload) by every key in ``signers``."""
     return sign_statement(command, signers)
+
+
+def import_part(
+    registry: str,
+    operator: str,
+    *,
+    source: str,
+    file_name: str,
+    file_sha256: str,
+    file_kind: str,
+    rows: int,
+    part: int,
+    parts: int,
+    records: Sequence[dict[str, Any]],
+    problems: Sequence[dict[str, Any]],
+    event_id: str | None = None,
+) -> Command:
+    """One ``import`` event: part ``part`` of ``parts`` of another registry's export, rows normalised.
+
+    The default id is derived from the file's digest and the part, so importing the same
+    file again resubmits the same events (and is answered with their original indices).
+    """
+    return _base("import", registry, event_id or f"import-{file_sha256[:32]}-{part}") | {
+        "operator": operator,
+        "source": source,
+        "file_name": file_name,
+        "file_sha256": file_sha256,
+        "file_kind": file_kind,
+        "rows": rows,
+        "part": part,
+        "parts": parts,
+        "records": [_without_nulls(r) for r in records],
+        "problems": [_without_nulls(p) for p in problems],
+    }
+
+
+def _without_nulls(value: dict[str, Any]) -> dict[str, Any]:
+    return {k: _without_nulls(v) if isinstance(v, dict) else v for k, v in value.items() if v is not None}

@@ -17,7 +17,8 @@ the facts a caller needs as attributes::
         ├── UnitsRetiredError    the units were retired: they never move again
         ├── UnitsCancelledError  the units were cancelled: they never move again
         ├── AlreadyExistsError   an account, key or project id is taken
-        └── IdempotencyConflictError  the event id was used for a different event
+        ├── IdempotencyConflictError  the event id was used for a different event
+        └── BlockedByFindingsError    blocking double-counting findings touch the units
 """
 
 from __future__ import annotations
@@ -155,6 +156,19 @@ class IdempotencyConflictError(ConflictError):
         super().__init__(f"id: {event_id!r} was already used by a different event (log index {index})")
         self.event_id = event_id
         self.index = index
+
+
+class BlockedByFindingsError(ConflictError):
+    """Units may not be claimed: blocking double-counting findings touch them (registry.findings)."""
+
+    code = "blocked-by-findings"
+    field = "serial"
+
+    def __init__(self, serials: str, findings: list[dict[str, object]]) -> None:
+        kinds = ", ".join(sorted({str(f["kind"]) for f in findings}))
+        super().__init__(f"serials {serials} are touched by {len(findings)} blocking finding(s): {kinds}")
+        self.serials = serials
+        self.findings = findings
 
 
 class ReplayError(RegistryError):

@@ -425,9 +425,96 @@ class Cancelled(OperatorEvent):
         return self
 
 
+# --- other registries ----------------------------------------------------------------------------
+
+LongText = Annotated[str, Field(min_length=1, max_length=2000)]
+ExternalNumber = Annotated[int, Field(ge=0, le=MAX_QUANTITY)]
+
+
+class ExternalSerial(Model):
+    """A serial range as another registry prints it; ranges compare only within one ``block``."""
+
+    text: LongText
+    block: LongText
+    first: ExternalNumber
+    last: ExternalNumber
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ExternalSerial:
+        if self.last < self.first:
+            raise ValueError(f"last: {self.last} is below first {self.first}")
+        return self
+
+
+class ExternalRow(Model):
+    """One row of another registry's export, normalised (registry.external.records)."""
+
+    kind: Literal["project", "issuance", "retirement", "cancellation"]
+    row: Annotated[int, Field(ge=1)]
+    project: Annotated[str, Field(min_length=1, max_length=100)]
+    project_name: LongText | None = None
+    country: CountryCode | None = None
+    method: LongText | None = None
+    removal_method: MethodName | None = None
+    unit_class: Literal["removal", "reduction", "avoidance"] | None = None
+    quantity: ExternalNumber | None = None
+    vintage: Year | None = None
+    period_start: Date | None = None
+    period_end: Date | None = None
+    date: Date | None = None
+    serial: ExternalSerial | None = None
+    beneficiary: LongText | None = None
+
+    @model_validator(mode="after")
+    def _period(self) -> ExternalRow:
+        if (self.period_start is None) != (self.period_end is None):
+            raise ValueError("period_end: period_start and period_end come together")
+        if self.period_start is not None and self.period_end is not None and self.period_end < self.period_start:
+            raise ValueError(f"period_end: {self.period_end} is before period_start {self.period_start}")
+        return self
+
+
+class ExternalProblem(Model):
+    """A row that could not be used as published, and why."""
+
+    row: Annotated[int, Field(ge=1)]
+    field: Annotated[str, Field(min_length=1, max_length=100)]
+    reason: LongText
+
+
+class Imported(OperatorEvent):
+    """``import``: the operator records (part of) another registry's public export, by its SHA-256.
+
+    The rows are carried normalised, so the log alone rebuilds them and every finding they
+    raise; anyone holding the file can check them against its digest. A large export is
+    split into ``parts`` events, numbered from 1.
+    """
+
+    type: Literal["import"]
+    source: Literal["verra", "gold-standard", "american-carbon-registry", "climate-action-reserve", "isometric"]
+    """The registry whose export this is (registry.external.SOURCES)."""
+    file_name: Text
+    file_sha256: Sha256
+    file_kind: Slug
+    rows: Annotated[int, Field(ge=0)]
+    part: Annotated[int, Field(ge=1)]
+    parts: Annotated[int, Field(ge=1, le=100_000)]
+    records: Annotated[list[ExternalRow], Field(max_length=2000)]
+    problems: Annotated[list[ExternalProblem], Field(max_length=2000)]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Imported:
+        if self.part > self.parts:
+            raise ValueError(f"part: {self.part} is beyond parts {self.parts}")
+        for n, record in enumerate(self.records):
+            if record.row > self.rows:
+                raise ValueError(f"records: row {record.row} (record {n}) is beyond the file's {self.rows} rows")
+        return self
+
+
 AnyEvent = (
     AccountOpened | KeyBound | KeyRotated | KeyRevoked | ProjectRegistered | Issued | Transferred | Sold | Retired
-) | Cancelled
+) | (Cancelled | Imported)
 _ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(Annotated[AnyEvent, Field(discriminator="type")])
 EVENT_TYPES = (
     "account",
@@ -440,6 +527,7 @@ EVENT_TYPES = (
     "sale",
     "retirement",
     "cancellation",
+    "import",
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from registry import findings
 from registry.blocks import record_movement
 from registry.errors import RuleError
 from registry.events import Issued
@@ -68,6 +69,7 @@ def issue(state: WorkingState, event: Issued, at: Position) -> SerialRange:
     record_movement(state, at.index, 1, "issuance", held, sender=None, receiver=event.supplier)
     conn.execute(blocks.insert(), rows)
     state.cache.blocks.pop(number, None)  # an index of a batch rolled back earlier would be stale
+    findings.check_issuance(conn, number, at.index)
     return serial
 
 

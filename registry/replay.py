@@ -19,8 +19,9 @@ from ledger.entry import LogEntry
 from ledger.errors import LedgerError
 from ledger.sequencer import Sequencer
 from ledger.store import LogStore
-from registry.errors import RegistryError, ReplayError, StateMismatchError
-from registry.events import parse_event
+from registry import findings
+from registry.errors import InvalidEventError, RegistryError, ReplayError, StateMismatchError
+from registry.events import AnyEvent, parse_event
 from registry.position import Position
 from registry.schema import (
     HEAD_ID,
@@ -32,7 +33,7 @@ from registry.schema import (
     record_applied,
     registry_head,
 )
-from registry.state import apply_event, find_duplicate
+from registry.state import apply_or_undo, find_duplicate
 from registry.statements import PAYLOAD_TYPE
 from registry.working import Cache, WorkingState
 
@@ -40,19 +41,27 @@ Progress = Callable[[int, int], None]
 
 
 def apply_entry(state: WorkingState, origin: str, index: int, data: bytes) -> None:
-    """Apply log entry ``index`` to ``state``; raise :class:`ReplayError` if it cannot be."""
+    """Apply log entry ``index`` to ``state``.
+
+    An entry the rules refuse — one appended around the registry, by a faulty or dishonest
+    writer — is void: it changes no state, and it is recorded as a finding (registry.findings)
+    that names it and what it broke. So the state stays a pure function of the log, whatever
+    the log holds.
+    """
+    event: AnyEvent | None = None
     try:
         entry = LogEntry.decode(data)
         if entry.envelope.payload_type != PAYLOAD_TYPE:
-            raise ReplayError(index, f"payload type {entry.envelope.payload_type!r} is not a registry event")
+            raise InvalidEventError("payloadType", f"{entry.envelope.payload_type!r} is not a registry event")
         event = parse_event(entry.envelope.payload)
-        if find_duplicate(state, origin, event, entry.envelope) is not None:
-            raise ReplayError(index, f"event id {event.id!r} was already applied")
-        apply_event(state, envelope=entry.envelope, event=event, at=Position(index, entry.logged_at), verified={})
-    except ReplayError:
-        raise
+        earlier = find_duplicate(state, origin, event, entry.envelope)
+        if earlier is not None:
+            findings.record_duplicate(state, index, event, earlier.index)
+            return
+        at = Position(index, entry.logged_at)
+        apply_or_undo(state, envelope=entry.envelope, event=event, at=at, verified={})
     except (LedgerError, RegistryError) as exc:
-        raise ReplayError(index, str(exc)) from exc
+        findings.record_void(state, index, event, exc)
 
 
 def catch_up(sequencer: Sequencer) -> None:

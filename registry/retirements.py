@@ -19,7 +19,16 @@ def retire(state: WorkingState, event: Retired, at: Position) -> None:
     found = covering(state, serial)
     require_movable(found, serial, event.holder, BlockStatus.HELD)
     state.replace_blocks(found, serial.first, serial.last, holder=event.holder, status=BlockStatus.RETIRED, at=at.index)
-    record_movement(state, at.index, 0, "retirement", serial, sender=event.holder, receiver=event.beneficiary.account)
+    record_movement(
+        state,
+        at.index,
+        0,
+        "retirement",
+        serial,
+        sender=event.holder,
+        receiver=event.beneficiary.account,
+        came_from=found,
+    )
     start, end = event.period.bounds
     state.add(
         "reg_retirements",

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 """Bump when a table below changes: opening a registry then rebuilds its state from the log."""
 
 metadata = sa.MetaData()
@@ -127,6 +127,9 @@ movements = sa.Table(
     sa.Column("last", sa.BigInteger, nullable=False),
     sa.Column("sender", sa.String(64)),
     sa.Column("receiver", sa.String(64)),
+    # The log indices of the steps these units came from (the blocks' ``since``), space-separated:
+    # the edges of the ownership graph (registry.lineage). Empty for an issuance.
+    sa.Column("parents", sa.Text, nullable=False),
     sa.Index("ix_reg_movements_batch", "batch", "first"),
 )
 
@@ -161,8 +164,107 @@ cancellations = sa.Table(
     sa.Column("note", sa.String(500), nullable=False),
 )
 
+findings = sa.Table(
+    "reg_findings",
+    metadata,
+    # A double-counting finding (registry.findings), raised by the entry at ``idx``.
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(40), nullable=False, index=True),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("evidence", sa.String(400), nullable=False),  # log indices, space-separated, ascending
+    sa.Column("project", sa.String(64), index=True),
+    sa.Column("account", sa.String(64), index=True),
+    sa.Column("detail", sa.Text, nullable=False),  # canonical JSON object: the facts behind the message
+)
+
+finding_units = sa.Table(
+    "reg_finding_units",
+    metadata,
+    # The units a finding touches; a claim on any of them is checked against it.
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("part", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("batch", sa.BigInteger, nullable=False),
+    sa.Column("first", sa.BigInteger, nullable=False),
+    sa.Column("last", sa.BigInteger, nullable=False),
+    sa.Index("ix_reg_finding_units_batch", "batch", "first"),
+)
+
+imports = sa.Table(
+    "reg_imports",
+    metadata,
+    # One part of an imported public export of another registry (an ``import`` event).
+    sa.Column("file_sha256", sa.String(64), primary_key=True),
+    sa.Column("part", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("parts", sa.Integer, nullable=False),
+    sa.Column("source", sa.String(40), nullable=False),
+    sa.Column("file_kind", sa.String(40), nullable=False),
+    sa.Column("file_name", sa.String(500), nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("records", sa.Integer, nullable=False),
+    sa.Column("problems", sa.Integer, nullable=False),
+    sa.Column("idx", sa.BigInteger, nullable=False, unique=True),
+)
+
+external_records = sa.Table(
+    "reg_external_records",
+    metadata,
+    # A row of another registry's export, normalised (registry.external).
+    sa.Column("file_sha256", sa.String(64), primary_key=True),
+    sa.Column("row", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("idx", sa.BigInteger, nullable=False),  # the import event that carried it
+    sa.Column("source", sa.String(40), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("project", sa.String(100), nullable=False, index=True),
+    sa.Column("project_name", sa.String(500)),
+    sa.Column("country", sa.String(2)),
+    sa.Column("method", sa.String(500)),
+    sa.Column("removal_method", sa.String(40)),
+    sa.Column("unit_class", sa.String(16)),
+    sa.Column("quantity", sa.BigInteger),
+    sa.Column("vintage", sa.Integer),
+    sa.Column("period_start", sa.Date),
+    sa.Column("period_end", sa.Date),
+    sa.Column("date", sa.Date),
+    sa.Column("serial", sa.String(200)),
+    sa.Column("serial_block", sa.String(200)),
+    sa.Column("serial_first", sa.BigInteger),
+    sa.Column("serial_last", sa.BigInteger),
+    sa.Column("beneficiary", sa.String(500)),
+    sa.Index("ix_reg_external_records_serial", "source", "serial_block", "serial_first"),
+    sa.Index("ix_reg_external_records_place", "country", "removal_method"),
+)
+
+import_problems = sa.Table(
+    "reg_import_problems",
+    metadata,
+    # A row of an export that could not be used as published, and why (never dropped silently).
+    sa.Column("file_sha256", sa.String(64), primary_key=True),
+    sa.Column("row", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("field", sa.String(100), primary_key=True),
+    sa.Column("idx", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.String(1000), nullable=False),
+)
+
 HEAD_ID = 1
-STATE_TABLES = (events, accounts, account_keys, projects, batches, blocks, movements, retirements, cancellations)
+STATE_TABLES = (
+    events,
+    accounts,
+    account_keys,
+    projects,
+    batches,
+    blocks,
+    movements,
+    retirements,
+    cancellations,
+    findings,
+    finding_units,
+    imports,
+    external_records,
+    import_problems,
+)
 
 
 def create_state_tables(engine: Engine) -> None:

@@ -27,7 +27,7 @@ from registry.errors import InvalidEventError, RegistryError
 from registry.intake import Intake, Prepared
 from registry.position import Position
 from registry.schema import record_applied
-from registry.state import DIRECT_WRITERS, Applied, apply_event, find_duplicate
+from registry.state import Applied, apply_or_undo, find_duplicate
 from registry.working import Cache, WorkingState
 
 
@@ -122,29 +122,18 @@ class Registry:
         if duplicate is not None:
             return duplicate
         at = Position(batch.start + batch.mark(), batch.logged_at)
-        mark = state.mark()
-        try:
-            if type(item.event) in DIRECT_WRITERS:
-                try:
-                    with batch.connection.begin_nested():
-                        self._apply_and_append(batch, state, item, at)
-                finally:
-                    self._cache.forget_rows()
-            else:
-                self._apply_and_append(batch, state, item, at)
-        except BaseException:
-            state.rollback_to(mark)  # a refused event leaves nothing behind
-            raise
-        return Applied(at.index, item.event.id, item.event.type)
 
-    def _apply_and_append(self, batch: Batch, state: WorkingState, item: Prepared, at: Position) -> None:
-        apply_event(state, envelope=item.envelope, event=item.event, at=at, verified=item.verified)
-        try:
-            index = batch.append(item.envelope)
-        except EntryError as exc:  # the envelope fits a request but not, with its log time, an entry
-            raise InvalidEventError("envelope", str(exc)) from exc
-        if index != at.index:
-            raise AssertionError("the log index of an event changed while it was applied")
+        def append() -> None:
+            try:
+                index = batch.append(item.envelope)
+            except EntryError as exc:  # the envelope fits a request but not, with its log time, an entry
+                raise InvalidEventError("envelope", str(exc)) from exc
+            if index != at.index:
+                raise AssertionError("the log index of an event changed while it was applied")
+
+        # A refused event leaves nothing behind: neither state nor a log entry.
+        apply_or_undo(state, envelope=item.envelope, event=item.event, at=at, verified=item.verified, then=append)
+        return Applied(at.index, item.event.id, item.event.type)
 
     def _prepare(self, envelopes: Sequence[Envelope]) -> list[Prepared | RegistryError]:
         return self._intake.prepare(envelopes)

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.dsse import Envelope
-from registry import accounts, authority, cancellations, issuance, projects, retirements, transfers
+from registry import accounts, authority, cancellations, imports, issuance, projects, retirements, transfers
 from registry.errors import IdempotencyConflictError, UnauthorisedError, WrongRegistryError
 from registry.events import (
     AccountOpened,
     AnyEvent,
     Cancelled,
+    Imported,
     Issued,
     KeyBound,
     KeyRevoked,
@@ -50,11 +51,12 @@ HANDLERS: dict[type[AnyEvent], Handler] = {
     Sold: transfers.transfer,
     Retired: retirements.retire,
     Cancelled: cancellations.cancel,
+    Imported: imports.import_rows,
 }
 
 
 DIRECT_WRITERS: frozenset[type[AnyEvent]] = frozenset(
-    {AccountOpened, KeyBound, KeyRotated, KeyRevoked, ProjectRegistered, Issued, Cancelled}
+    {AccountOpened, KeyBound, KeyRotated, KeyRevoked, ProjectRegistered, Issued, Cancelled, Imported}
 )
 """Event types whose handlers write to the database directly: they run in a savepoint, and the
 caches they could make stale are dropped after them (registry.working). The others — the bulk
@@ -125,6 +127,39 @@ def apply_event(
             "logged_at": at.logged_at,
         },
     )
+
+
+def apply_or_undo(
+    state: WorkingState,
+    *,
+    envelope: Envelope,
+    event: AnyEvent,
+    at: Position,
+    verified: Mapping[str, bytes],
+    then: Callable[[], object] | None = None,
+) -> None:
+    """:func:`apply_event`, then ``then`` (a live write's log append); if either raises, undo both.
+
+    The working state rolls back to before the event and a direct writer's rows to a savepoint,
+    so a refused event leaves nothing behind; the error propagates.
+    """
+    mark = state.mark()
+    try:
+        if type(event) in DIRECT_WRITERS:
+            try:
+                with state.conn.begin_nested():
+                    apply_event(state, envelope=envelope, event=event, at=at, verified=verified)
+                    if then is not None:
+                        then()
+            finally:
+                state.cache.forget_rows()
+        else:
+            apply_event(state, envelope=envelope, event=event, at=at, verified=verified)
+            if then is not None:
+                then()
+    except BaseException:
+        state.rollback_to(mark)
+        raise
 
 
 def _authorise_genesis(envelope: Envelope, event: AnyEvent) -> None:

@@ -26,4 +26,4 @@ def transfer(state: WorkingState, event: Transferred | Sold, at: Position) -> No
     found = covering(state, serial)
     require_movable(found, serial, event.sender, BlockStatus.HELD)
     state.replace_blocks(found, serial.first, serial.last, holder=event.to, status=BlockStatus.HELD, at=at.index)
-    record_movement(state, at.index, 0, event.type, serial, sender=event.sender, receiver=event.to)
+    record_movement(state, at.index, 0, event.type, serial, sender=event.sender, receiver=event.to, came_from=found)

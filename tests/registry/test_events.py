@@ -138,6 +138,37 @@ VALID: dict[str, Command] = {
         destination={"registry": "other.example/log", "account": "buyer"},
         event_id="c-4",
     ),
+    "import": commands.import_part(
+        ORIGIN,
+        "operator",
+        source="verra",
+        file_name="transactions.csv",
+        file_sha256=SHA,
+        file_kind="transactions",
+        rows=2,
+        part=1,
+        parts=1,
+        records=[
+            {
+                "kind": "issuance",
+                "row": 1,
+                "project": "VCS 1340",
+                "country": "ET",
+                "quantity": 425,
+                "vintage": 2020,
+                "period_start": "2020-01-01",
+                "period_end": "2020-12-31",
+                "date": "2026-04-03",
+                "serial": {
+                    "text": "19385-941467007-941467431-VCS-VCU-1507-VER-ET-14-1340-01012020-31122020-1",
+                    "block": "VCS-VCU-1507-VER-ET-14-1340-01012020-31122020-1",
+                    "first": 941467007,
+                    "last": 941467431,
+                },
+            }
+        ],
+        problems=[{"row": 2, "field": "Serial Number", "reason": "does not parse"}],
+    ),
 }
 
 

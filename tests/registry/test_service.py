@@ -9,8 +9,8 @@ from sqlalchemy.engine import Engine
 from ledger.database import create_engine
 from ledger.entry import LogEntry
 from ledger.keys import SignerKey
-from registry import commands, replay
-from registry.errors import NotHolderError, ReplayError, UnauthorisedError
+from registry import commands, findings, replay, schema
+from registry.errors import NotHolderError, UnauthorisedError
 from registry.state import Applied
 from tests.builders import OPERATOR, world
 
@@ -56,9 +56,9 @@ def test_a_key_revoked_earlier_in_the_same_batch_no_longer_signs(engine: Engine)
     assert "revoked" in str(outcomes[3])
 
 
-def test_replay_refuses_a_key_revoked_after_it_had_signed(engine: Engine) -> None:
-    # The key signs once (and so is read, and cached), is revoked, then signs again: a log that
-    # holds the last entry (forged, or written by a faulty writer) must not replay.
+def test_replay_voids_an_entry_signed_by_a_key_revoked_after_it_had_signed(engine: Engine) -> None:
+    # The key signs once (and so is read, and cached), is revoked, then signs again: the last
+    # entry (forged, or written by a faulty writer) must change nothing and be named as void.
     w = world(engine)
     entries = [(i, data) for i, data in w.sequencer.store.iter_entries()]
     operator = w.keys[OPERATOR]
@@ -78,9 +78,16 @@ def test_replay_refuses_a_key_revoked_after_it_had_signed(engine: Engine) -> Non
     for command, keys in zip(extra, signers, strict=True):
         entries.append((len(entries), LogEntry(commands.sign(command, keys), logged_at).encode()))
     empty = create_engine("sqlite://", poolclass=sa.pool.StaticPool)
-    with pytest.raises(ReplayError, match=f"entry {len(entries) - 1}: .*revoked"):
-        replay.rebuild(entries, empty, w.origin)
+    replay.rebuild(entries, empty, w.origin)
+    last = len(entries) - 1
+    with empty.connect() as conn:
+        (found,) = findings.read(conn.execute(sa.select(schema.findings)), [])
+        opened = conn.execute(sa.select(schema.accounts.c.id).where(schema.accounts.c.id.in_(["x-1", "x-2"])))
+        assert [row.id for row in opened] == ["x-1"]
     empty.dispose()
+    assert (found.idx, found.kind, found.evidence) == (last, findings.Kind.VOID_ENTRY, (last,))
+    assert found.message.startswith(f"entry {last} (account ")
+    assert f"revoked at log index {last - 1}" in found.message
 
 
 def test_a_failed_commit_leaves_no_stale_cache(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
