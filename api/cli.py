@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from api import cli_events
+from api import cli_events, cli_lineage
 from api.console import console
 from api.console import fail as _fail
 from ledger.audit import AuditError, audit_log
@@ -20,7 +21,7 @@ from ledger.errors import LedgerError
 from ledger.keys import ALG_COSIGNATURE_V1, ALG_ED25519, SignerKey, VerifierKey
 from ledger.receipt import verify_receipt
 from ledger.store import LogStore
-from registry import replay
+from registry import findings, replay
 from registry.datadir import DEFAULT_ORIGIN, DataDir, DataDirError, write_secret
 from registry.demo import build_demo
 from registry.errors import RegistryError, ReplayError, StateMismatchError
@@ -28,6 +29,7 @@ from registry.node import initialise_registry, open_node
 
 app = typer.Typer(help="A verifiable registry for carbon removal credits.", no_args_is_help=True)
 cli_events.register(app)
+cli_lineage.register(app)
 
 DataDirOption = Annotated[Path, typer.Option("--data-dir", help="The registry's data directory.")]
 DatabaseOption = Annotated[
@@ -168,6 +170,8 @@ def audit(
                         scratch,
                         progress=lambda done, total: progress.update(task, completed=done, total=total),
                     )
+                    with scratch.connect() as conn:
+                        found = findings.load(conn)  # re-derived by the replay, equal to the served ones
                 finally:
                     scratch.dispose()
     except AuditError as exc:
@@ -183,9 +187,21 @@ def audit(
         raise _fail(f"audit could not read the log: {exc}") from None
     finally:
         engine.dispose()
+    void = [f for f in found if f.kind.voids]
+    for finding in found:
+        console.print(
+            f"{'[bold red]void entry[/]' if finding.kind.voids else 'finding'} {finding.idx}.{finding.seq} "
+            f"({finding.severity.value}, {finding.kind.value}): {escape(finding.message)} "
+            f"(evidence: entries {', '.join(map(str, finding.evidence))})"
+        )
+    if void:
+        # The registry never appends an entry its rules refuse: one in the log was written around it.
+        console.print(f"[bold red]audit failed[/]: the log holds {len(void)} entries that the registry's rules refuse")
+        raise typer.Exit(1)
     console.print(
         f"[bold green]audit passed[/]: {report.entries} entries, {report.tiles} tiles, "
-        f"{report.checkpoints} checkpoints, every event replayed to the served state; root {report.root.hex()}"
+        f"{report.checkpoints} checkpoints, every event replayed to the served state, "
+        f"{len(found)} double-counting finding(s) re-derived; root {report.root.hex()}"
     )
 
 

@@ -56,7 +56,19 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
 }
 
 # Attributes of a domain error that a client can act on, copied into the problem body.
-FACTS = ("field", "errors", "serials", "account", "holder", "since", "index", "event_id", "limit", "size")
+FACTS = (
+    "field",
+    "errors",
+    "serials",
+    "account",
+    "holder",
+    "since",
+    "index",
+    "event_id",
+    "limit",
+    "size",
+    "findings",
+)
 
 
 def problem_type(code: str) -> str:

@@ -8,11 +8,12 @@ one refuses the claim, and the refusal lists every finding with its evidence.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from registry import findings
+from registry import findings, lineage
 from registry.errors import BlockedByFindingsError, RecordNotFoundError
 from registry.lineage import Lineage, Step
 from registry.schema import batches, finding_units, retirements
@@ -65,3 +66,19 @@ def check_retirement(conn: Connection, lineage: Lineage, index: int) -> Checked:
     if row is None:
         raise RecordNotFoundError(f"no retirement at log index {index}")
     return check_units(conn, lineage, SerialRange(row.project, row.vintage, row.batch, row.first, row.last))
+
+
+def trace_report(conn: Connection, graph: Lineage, printed: str) -> tuple[list[Step], dict[str, Any]]:
+    """The lineage of the serial range ``printed``: its steps, and as JSON with the findings touching it.
+
+    Raises :class:`RecordNotFoundError` if the range was never issued as printed.
+    """
+    units = lineage.resolve(conn, printed)
+    steps = graph.trace(conn, units)
+    as_json = lineage.to_json(steps)
+    return steps, {
+        "serial": str(units),
+        "steps": as_json["nodes"],
+        "edges": as_json["edges"],
+        "findings": [f.to_json() for f in touching(conn, units)],
+    }

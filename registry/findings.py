@@ -8,8 +8,8 @@ of the state that the log rebuilds (and ``registry audit`` re-derives):
 kind                       severity  found when
 =========================  ========  ==============================================================
 overlapping-issuance       blocking  a project is issued twice for overlapping monitoring periods
-issued-elsewhere           blocking  another registry issued the project (by an id it declares) for
-                                     an overlapping period
+issued-elsewhere           blocking  another registry issued units of the project (by an id it
+                                     declares) for an overlapping period
 possibly-issued-elsewhere  warning   another registry issued a project of the same country and
                                      method for an overlapping period, which it does not declare
 external-serial-overlap    warning   two rows of other registries' exports issue, or use, the same
@@ -86,6 +86,9 @@ class Kind(StrEnum):
         """Whether findings of this kind are raised by an entry the rules refuse (an operator's fault)."""
         return self not in _DOUBLE_ISSUANCE
 
+
+_UNITS = ("issuance", "retirement", "cancellation")
+"""External rows that show units issued (a retirement or a cancellation shows they were issued too)."""
 
 _DOUBLE_ISSUANCE = frozenset(
     {Kind.OVERLAPPING_ISSUANCE, Kind.ISSUED_ELSEWHERE, Kind.POSSIBLY_ISSUED_ELSEWHERE, Kind.EXTERNAL_SERIAL_OVERLAP}
@@ -200,7 +203,7 @@ def check_issuance(conn: Connection, number: int, at: int) -> None:
         )
     for external in conn.execute(
         sa.select(external_records).where(
-            external_records.c.kind == "issuance",
+            external_records.c.kind.in_(_UNITS),
             sa.or_(
                 sa.func.upper(external_records.c.project).in_(declared_ids(project)),
                 sa.and_(
@@ -225,7 +228,7 @@ def check_imported(conn: Connection, file_sha256: str, at: int) -> None:
         for external_id in declared_ids(project):
             by_id.setdefault(external_id, []).append(project)
     for external in imported:
-        if external.kind == "issuance":
+        if external.kind in _UNITS:
             candidates = by_id.get(external.project.upper(), []) + list(
                 conn.execute(
                     sa.select(projects).where(
@@ -257,12 +260,13 @@ def _cross_check(conn: Connection, at: int, batch: Row[Any], project: Row[Any], 
     if period is None or not (period[0] <= batch.monitoring_end and period[1] >= batch.monitoring_start):
         return
     declared = external.project.upper() in declared_ids(project)
-    if not declared and (external.country != project.country or external.removal_method != project.method):
+    same_place = external.country == project.country and external.removal_method == project.method
+    if not declared and (not same_place or project.method == "other"):  # "other" says nothing alike
         return
-    where = f"{external.source} issued {external.project}"
-    if external.quantity is not None:
-        where += f" ({external.quantity:,} units"
-        where += f", serials {external.serial})" if external.serial else ")"
+    units = "units" if external.quantity is None else f"{external.quantity:,} units"
+    where = f"{external.source} {external.kind} row {external.row} holds {units} of {external.project}"
+    if external.serial:
+        where += f" (serials {external.serial})"
     if declared:
         kind = Kind.ISSUED_ELSEWHERE
         message = (

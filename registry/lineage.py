@@ -17,6 +17,7 @@ number and the graph's nodes and edges carry no attribute dicts of their own;
 from __future__ import annotations
 
 import bisect
+import io
 import threading
 from array import array
 from collections.abc import Iterable
@@ -27,6 +28,7 @@ import networkx as nx
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
+from registry import serials
 from registry.errors import RecordNotFoundError
 from registry.schema import batches, blocks, movements
 from registry.serials import SerialRange
@@ -240,7 +242,9 @@ def attributed(steps: Iterable[Step]) -> nx.DiGraph[str]:
 
 def to_graphml(steps: Iterable[Step]) -> str:
     """The steps as a GraphML document (what graph tools such as Gephi and yEd read)."""
-    return "\n".join(nx.generate_graphml(attributed(steps)))
+    document = io.BytesIO()
+    nx.write_graphml(attributed(steps), document)  # with its XML declaration
+    return document.getvalue().decode()
 
 
 def to_json(steps: Iterable[Step]) -> dict[str, Any]:
@@ -254,3 +258,17 @@ def to_json(steps: Iterable[Step]) -> dict[str, Any]:
             for i, p in step.parents
         ],
     }
+
+
+def resolve(conn: Connection, printed: str) -> SerialRange:
+    """The serial range ``printed`` names; raise :class:`RecordNotFoundError` unless its batch exists as printed."""
+    try:
+        serial = serials.parse(printed)
+    except serials.SerialFormatError as exc:
+        raise RecordNotFoundError(str(exc)) from None
+    found = conn.execute(
+        sa.select(batches.c.project, batches.c.vintage).where(batches.c.number == serial.batch)
+    ).one_or_none()
+    if found is None or (found.project, found.vintage) != (serial.project, serial.vintage):
+        raise RecordNotFoundError(f"no batch {serial.batch} of {serial.project} {serial.vintage}")
+    return serial

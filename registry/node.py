@@ -15,6 +15,7 @@ from ledger.sequencer import Sequencer
 from ledger.store import LogStore
 from registry import commands
 from registry.datadir import DEFAULT_ORIGIN, DataDir
+from registry.lineage import Lineage
 from registry.service import Registry
 
 
@@ -27,6 +28,8 @@ class Node:
     sequencer: Sequencer
     reader: LogReader
     registry: Registry
+    lineage: Lineage
+    """The ownership graph, read from the state as it grows (built on first use)."""
     _latest: tuple[str, SignedCheckpoint] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -63,13 +66,14 @@ def open_node(root: Path, *, database_url: str | None = None, schema: str | None
     Raises :class:`registry.datadir.DataDirError` if ``root`` has no log key, the
     sequencer's :class:`ledger.errors.StoreBehindError` / ``ForkError`` if the database is
     behind or disagrees with the last published checkpoint, and
-    :class:`registry.errors.ReplayError` if the log holds an entry the registry cannot apply.
+    :class:`registry.errors.ReplayError` if the log's entries are out of order. An entry the
+    rules refuse is void and named by a finding (registry.findings).
     """
     data_dir = DataDir(root)
     key = data_dir.load_log_key()
     engine = create_engine(data_dir.database_url(database_url), schema=schema)
     sequencer = Sequencer(engine, key, data_dir.checkpoint)
-    return Node(data_dir, engine, sequencer, LogReader(LogStore(engine)), Registry(engine, sequencer))
+    return Node(data_dir, engine, sequencer, LogReader(LogStore(engine)), Registry(engine, sequencer), Lineage(engine))
 
 
 def initialise_registry(

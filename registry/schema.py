@@ -241,11 +241,12 @@ import_problems = sa.Table(
     "reg_import_problems",
     metadata,
     # A row of an export that could not be used as published, and why (never dropped silently).
-    sa.Column("file_sha256", sa.String(64), primary_key=True),
-    sa.Column("row", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("field", sa.String(100), primary_key=True),
-    sa.Column("idx", sa.BigInteger, nullable=False),
-    sa.Column("reason", sa.String(1000), nullable=False),
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),  # the import event
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),  # its place in the event
+    sa.Column("file_sha256", sa.String(64), nullable=False, index=True),
+    sa.Column("row", sa.Integer, nullable=False),
+    sa.Column("field", sa.String(100), nullable=False),
+    sa.Column("reason", sa.String(2000), nullable=False),
 )
 
 HEAD_ID = 1
