@@ -196,7 +196,8 @@ def audit(
         )
     if void:
         # The registry never appends an entry its rules refuse: one in the log was written around it.
-        console.print(f"[bold red]audit failed[/]: the log holds {len(void)} entries that the registry's rules refuse")
+        entries = "1 entry" if len(void) == 1 else f"{len(void)} entries"
+        console.print(f"[bold red]audit failed[/]: the log holds {entries} that the registry's rules refuse")
         raise typer.Exit(1)
     console.print(
         f"[bold green]audit passed[/]: {report.entries} entries, {report.tiles} tiles, "

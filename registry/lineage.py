@@ -162,9 +162,21 @@ class Lineage:
         follows the graph back. Raises :class:`RecordNotFoundError` for units never issued.
         """
         self.refresh()
+        # Blocks tile their batch: the range starts in the last block starting at or before it.
+        # Seek that block on the (batch, first) index rather than scan every block before it.
+        start = conn.execute(
+            sa.select(blocks.c.first)
+            .where(blocks.c.batch == serial.batch, blocks.c.first <= serial.first)
+            .order_by(blocks.c.first.desc())
+            .limit(1)
+        ).scalar_one_or_none()
         current = conn.execute(
             sa.select(blocks.c.first, blocks.c.last, blocks.c.since)
-            .where(blocks.c.batch == serial.batch, blocks.c.first <= serial.last, blocks.c.last >= serial.first)
+            .where(
+                blocks.c.batch == serial.batch,
+                blocks.c.first >= (serial.first if start is None else start),
+                blocks.c.first <= serial.last,
+            )
             .order_by(blocks.c.first)
         ).all()
         if not current:

@@ -136,9 +136,9 @@ def snapshot(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
 def verify_state(store: LogStore, origin: str, live: Engine, scratch: Engine, progress: Progress | None = None) -> int:
     """Replay ``store``'s log into the empty ``scratch`` database and compare with ``live``'s state.
 
-    Returns how many entries were replayed. Raises :class:`ReplayError` if an entry cannot
-    be applied (a signature by a key not bound at its index, say) and
-    :class:`StateMismatchError` naming the first table and row that differ.
+    Returns how many entries were replayed. An entry the rules refuse (a signature by a key
+    not bound at its index, say) is void and replays to a finding, which must be in the live
+    state too. Raises :class:`StateMismatchError` naming the first table and row that differ.
     """
     size, _root = store.head()
     rebuild(store.iter_entries(), scratch, origin, progress=progress, total=size)

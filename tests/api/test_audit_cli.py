@@ -17,6 +17,7 @@ from ledger.sequencer import Sequencer
 from ledger.store import log_checkpoints, log_entries, log_head, log_tiles
 from registry import commands
 from registry.datadir import DataDir
+from registry.node import open_node
 from registry.schema import accounts
 from tests.builders import populated_node
 
@@ -207,6 +208,11 @@ def test_an_entry_signed_by_no_account_is_caught_by_the_replay_though_the_log_is
     sequencer.append([commands.sign(forged, [stranger])])
     engine.dispose()
     code, output = _audit(root, url)
+    assert code == 1  # the served state has not read the entry yet
+    assert "the state reflects 300 entries; the log holds 301" in output
+    open_node(root, database_url=url).close()  # the registry reads it: the entry is void, and named
+    code, output = _audit(root, url)
     assert code == 1
-    assert "audit failed at entry 300" in output
+    assert "void entry 300.0 (blocking, void-entry)" in output
     assert "bound to no account" in output
+    assert "the log holds 1 entry that the registry's rules refuse" in output
