@@ -517,6 +517,18 @@ def retire(
     )
 
 
+@_verb("claim")
+def claim(
+    *,
+    city: Annotated[str, typer.Option(help="The city that claims (signs); the retirement's beneficiary.")],
+    retirement: Annotated[int, typer.Option(min=0, help="The log index of the retirement.")],
+    serial: SerialOption,
+    year: Annotated[int, typer.Option(help="The reporting year the units count for.")],
+) -> Builder:
+    """Claim retired units (all or part of a retirement) against the city's balance for a year."""
+    return partial(commands.claim, city=city, retirement=retirement, serial=serial, year=year)
+
+
 @_verb("cancel")
 def cancel(
     *,

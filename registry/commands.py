@@ -230,6 +230,11 @@ def sign(command: Command, signers: Sequence[SignerKey]) -> dsse.Envelope:
     return sign_statement(command, signers)
 
 
+def claim(registry: str, city: str, retirement: int, serial: str, year: int, *, event_id: str | None = None) -> Command:
+    """A city's ``claim`` of the units ``serial`` retired at log index ``retirement``, for ``year``."""
+    return _base("claim", registry, event_id) | {"city": city, "retirement": retirement, "serial": serial, "year": year}
+
+
 def import_part(
     registry: str,
     operator: str,

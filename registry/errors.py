@@ -18,7 +18,10 @@ the facts a caller needs as attributes::
         ├── UnitsCancelledError  the units were cancelled: they never move again
         ├── AlreadyExistsError   an account, key or project id is taken
         ├── IdempotencyConflictError  the event id was used for a different event
-        └── BlockedByFindingsError    blocking double-counting findings touch the units
+        ├── BlockedByFindingsError    blocking double-counting findings touch the units
+        └── AlreadyClaimedError  some of the units were claimed before (double claiming)
+    RuleError subclasses for claims: NotBeneficiaryError, NotRemovalError, UnitsExpiredError,
+    WrongPeriodError, SoldUnitsError
 """
 
 from __future__ import annotations
@@ -169,6 +172,49 @@ class BlockedByFindingsError(ConflictError):
         super().__init__(f"serials {serials} are touched by {len(findings)} blocking finding(s): {kinds}")
         self.serials = serials
         self.findings = findings
+
+
+class AlreadyClaimedError(ConflictError):
+    """Some of the units were already claimed, by this city or another: a tonne is claimed once."""
+
+    code = "already-claimed"
+    field = "serial"
+
+    def __init__(self, serials: str, account: str, index: int) -> None:
+        super().__init__(f"serials {serials} were claimed by {account!r} at log index {index}")
+        self.serials = serials
+        self.account = account
+        self.index = index
+
+
+class NotBeneficiaryError(RuleError):
+    """The claiming city is not the beneficiary of the retirement."""
+
+    code = "not-beneficiary"
+
+
+class NotRemovalError(RuleError):
+    """The units are not removals (avoidance, reduction, CRCF soil emission reduction)."""
+
+    code = "not-a-removal"
+
+
+class UnitsExpiredError(RuleError):
+    """Temporary units expired before the end of the reporting year."""
+
+    code = "units-expired"
+
+
+class WrongPeriodError(RuleError):
+    """The retirement was made for a period that does not include the reporting year."""
+
+    code = "wrong-period"
+
+
+class SoldUnitsError(RuleError):
+    """The city sold these units earlier: it cannot also claim them."""
+
+    code = "sold-by-claimant"
 
 
 class ReplayError(RegistryError):

@@ -425,6 +425,21 @@ class Cancelled(OperatorEvent):
         return self
 
 
+class Claimed(Event):
+    """``claim``: a city claims retired units against its balance for a reporting year (DESIGN.md §4)."""
+
+    type: Literal["claim"]
+    city: Slug
+    retirement: Annotated[int, Field(ge=0, le=MAX_QUANTITY)]
+    """The log index of the retirement whose units are claimed."""
+    serial: Serial
+    """The units claimed: all of the retirement's, or part of them."""
+    year: Year
+
+    def signers(self) -> tuple[str, ...]:
+        return (self.city,)
+
+
 # --- other registries ----------------------------------------------------------------------------
 
 LongText = Annotated[str, Field(min_length=1, max_length=2000)]
@@ -514,7 +529,7 @@ class Imported(OperatorEvent):
 
 AnyEvent = (
     AccountOpened | KeyBound | KeyRotated | KeyRevoked | ProjectRegistered | Issued | Transferred | Sold | Retired
-) | (Cancelled | Imported)
+) | (Cancelled | Imported | Claimed)
 _ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(Annotated[AnyEvent, Field(discriminator="type")])
 EVENT_TYPES = (
     "account",
@@ -528,6 +543,7 @@ EVENT_TYPES = (
     "retirement",
     "cancellation",
     "import",
+    "claim",
 )
 
 

@@ -20,6 +20,12 @@ used-after-cancellation    blocking  an entry moves or retires cancelled units
 retired-after-transfer     blocking  an account retires units it had transferred away
 retired-by-non-holder      blocking  an account retires units it never held
 moved-by-non-holder        blocking  an account moves units it does not hold
+claimed-twice              blocking  an entry claims units already claimed (by any city)
+claimed-by-non-beneficiary blocking  a city claims a retirement made for someone else
+non-removal-claimed        blocking  avoidance, reduction or soil-emission-reduction units claimed
+expired-units-claimed      blocking  temporary units claimed for a year they do not last through
+claimed-for-another-period blocking  a retirement claimed for a year it was not retired for
+sold-units-claimed         blocking  a city claims units it sold
 void-entry                 blocking  any other entry the rules refuse (a bad signature, say)
 duplicate-entry            warning   an event is logged a second time
 =========================  ========  ==============================================================
@@ -27,7 +33,8 @@ duplicate-entry            warning   an event is logged a second time
 Double use cannot enter the log through the registry (its handlers refuse it), but the log is
 evidence in its own right: an entry appended around the registry, by a faulty or dishonest
 writer, is *void* — it changes no state — and replaying it raises the finding instead.
-Double claiming is found when claims are made (a city claims a retirement, DESIGN.md §4).
+Double claiming is refused when a city claims (registry.claims); a claim entry that breaks
+those rules is void like any other, and named by the kind of double claiming it attempts.
 
 A *blocking* finding refuses every claim on the units it touches (registry.eligibility).
 """
@@ -47,12 +54,18 @@ from sqlalchemy.engine import Connection, Row
 from ledger import canonical
 from registry import serials
 from registry.errors import (
+    AlreadyClaimedError,
     IdempotencyConflictError,
+    NotBeneficiaryError,
     NotHolderError,
+    NotRemovalError,
+    SoldUnitsError,
     UnitsCancelledError,
+    UnitsExpiredError,
     UnitsRetiredError,
+    WrongPeriodError,
 )
-from registry.events import AnyEvent, Cancelled, Retired, Sold, Transferred
+from registry.events import AnyEvent, Cancelled, Claimed, Retired, Sold, Transferred
 from registry.schema import batches, external_records, finding_units, findings, movements, projects
 from registry.working import WorkingState
 
@@ -73,6 +86,12 @@ class Kind(StrEnum):
     RETIRED_AFTER_TRANSFER = "retired-after-transfer"
     RETIRED_BY_NON_HOLDER = "retired-by-non-holder"
     MOVED_BY_NON_HOLDER = "moved-by-non-holder"
+    CLAIMED_TWICE = "claimed-twice"
+    CLAIMED_BY_NON_BENEFICIARY = "claimed-by-non-beneficiary"
+    NON_REMOVAL_CLAIMED = "non-removal-claimed"
+    EXPIRED_UNITS_CLAIMED = "expired-units-claimed"
+    CLAIMED_FOR_ANOTHER_PERIOD = "claimed-for-another-period"
+    SOLD_UNITS_CLAIMED = "sold-units-claimed"
     VOID_ENTRY = "void-entry"
     DUPLICATE_ENTRY = "duplicate-entry"
 
@@ -375,8 +394,10 @@ def record_void(state: WorkingState, at: int, event: AnyEvent | None, error: Exc
         evidence = (error.since,)
     elif isinstance(serial := getattr(event, "serial", None), serials.SerialRange):
         units = [Units(serial.batch, serial.first, serial.last)]
-    if isinstance(error, IdempotencyConflictError):
+    if isinstance(error, IdempotencyConflictError | AlreadyClaimedError):
         evidence = (error.index,)
+    if isinstance(event, Claimed):
+        evidence = (*evidence, event.retirement)  # the retirement it claims
     kind = _void_kind(event, error)
     if kind == Kind.RETIRED_BY_NON_HOLDER:
         transfer = _transferred_away(conn, account, units[0], at)
@@ -410,6 +431,9 @@ def record_duplicate(state: WorkingState, at: int, event: AnyEvent, first: int) 
 
 
 def _void_kind(event: AnyEvent | None, error: Exception) -> Kind:
+    claiming = _CLAIMING.get(type(error))
+    if claiming is not None:
+        return claiming
     retiring = isinstance(event, Retired)
     if isinstance(error, UnitsRetiredError):
         return Kind.RETIRED_TWICE if retiring else Kind.MOVED_AFTER_RETIREMENT
@@ -421,6 +445,16 @@ def _void_kind(event: AnyEvent | None, error: Exception) -> Kind:
         if isinstance(event, Transferred | Sold | Cancelled):
             return Kind.MOVED_BY_NON_HOLDER
     return Kind.VOID_ENTRY
+
+
+_CLAIMING: dict[type[Exception], Kind] = {
+    AlreadyClaimedError: Kind.CLAIMED_TWICE,
+    NotBeneficiaryError: Kind.CLAIMED_BY_NON_BENEFICIARY,
+    NotRemovalError: Kind.NON_REMOVAL_CLAIMED,
+    UnitsExpiredError: Kind.EXPIRED_UNITS_CLAIMED,
+    WrongPeriodError: Kind.CLAIMED_FOR_ANOTHER_PERIOD,
+    SoldUnitsError: Kind.SOLD_UNITS_CLAIMED,
+}
 
 
 def _transferred_away(conn: Connection, account: str | None, units: Units, at: int) -> int | None:

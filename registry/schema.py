@@ -164,6 +164,20 @@ cancellations = sa.Table(
     sa.Column("note", sa.String(500), nullable=False),
 )
 
+claims = sa.Table(
+    "reg_claims",
+    metadata,
+    # A city's claim of retired units against its balance for a reporting year.
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("city", sa.String(64), nullable=False, index=True),
+    sa.Column("retirement", sa.BigInteger, nullable=False, index=True),
+    sa.Column("batch", sa.BigInteger, nullable=False),
+    sa.Column("first", sa.BigInteger, nullable=False),
+    sa.Column("last", sa.BigInteger, nullable=False),
+    sa.Column("year", sa.Integer, nullable=False),
+    sa.Index("ix_reg_claims_batch", "batch", "first"),
+)
+
 findings = sa.Table(
     "reg_findings",
     metadata,
@@ -260,6 +274,7 @@ STATE_TABLES = (
     movements,
     retirements,
     cancellations,
+    claims,
     findings,
     finding_units,
     imports,

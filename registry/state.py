@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.dsse import Envelope
-from registry import accounts, authority, cancellations, imports, issuance, projects, retirements, transfers
+from registry import accounts, authority, cancellations, claims, imports, issuance, projects, retirements, transfers
 from registry.errors import IdempotencyConflictError, UnauthorisedError, WrongRegistryError
 from registry.events import (
     AccountOpened,
     AnyEvent,
     Cancelled,
+    Claimed,
     Imported,
     Issued,
     KeyBound,
@@ -52,11 +53,12 @@ HANDLERS: dict[type[AnyEvent], Handler] = {
     Retired: retirements.retire,
     Cancelled: cancellations.cancel,
     Imported: imports.import_rows,
+    Claimed: claims.claim,
 }
 
 
 DIRECT_WRITERS: frozenset[type[AnyEvent]] = frozenset(
-    {AccountOpened, KeyBound, KeyRotated, KeyRevoked, ProjectRegistered, Issued, Cancelled, Imported}
+    {AccountOpened, KeyBound, KeyRotated, KeyRevoked, ProjectRegistered, Issued, Cancelled, Imported, Claimed}
 )
 """Event types whose handlers write to the database directly: they run in a savepoint, and the
 caches they could make stale are dropped after them (registry.working). The others — the bulk
@@ -143,6 +145,10 @@ def apply_or_undo(
     The working state rolls back to before the event and a direct writer's rows to a savepoint,
     so a refused event leaves nothing behind; the error propagates.
     """
+    if type(event) in DIRECT_WRITERS:
+        # A direct writer reads the database: the rows the batch holds back are written first
+        # (outside its savepoint, which must undo only the event's own writes).
+        state.flush()
     mark = state.mark()
     try:
         if type(event) in DIRECT_WRITERS:

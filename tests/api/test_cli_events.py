@@ -188,7 +188,15 @@ def test_the_whole_life_of_a_credit_from_the_shell(tmp_path: Path, database_cli_
         (8, "retirement"),
     ]
     assert retirement["id"] == "turku-2029-1"
-    assert shell.log_size() == 9
+    claim = shell.submit(
+        "claim", *("--city", CITY, "--retirement", "8", "--serial", str(retired), "--year", "2029"), signers=(CITY,)
+    ).answer
+    assert (claim["index"], claim["type"]) == (9, "claim")
+    again = shell.submit(
+        "claim", *("--city", CITY, "--retirement", "8", "--serial", str(retired), "--year", "2029"), signers=(CITY,)
+    )
+    assert again.code == 1 and f"refused: serials {retired} were claimed by 'turku' at log index 9" in again.output
+    assert shell.log_size() == 10
 
     held = shell.query(queries.holdings, CITY, status=BlockStatus.HELD, after=None, limit=100)
     assert held["total"] == 200
@@ -206,10 +214,10 @@ def test_the_whole_life_of_a_credit_from_the_shell(tmp_path: Path, database_cli_
 
     verified = _run("verify-receipt", receipt, "--vkey", shell.root / "log.vkey")
     assert verified.code == 0, verified.output
-    assert "included in localhost/carbon-registry at size 9" in verified.output
+    assert "included in localhost/carbon-registry at size 9" in verified.output  # as the retirement was logged
     audit = _run("audit", "--data-dir", shell.root, "--database-url", shell.database_url)
     assert audit.code == 0, audit.output
-    assert "audit passed: 9 entries" in audit.output
+    assert "audit passed: 10 entries" in audit.output
 
 
 def test_resubmitting_with_the_same_id_is_a_duplicate(tmp_path: Path, database_cli_url: str) -> None:

@@ -138,6 +138,7 @@ VALID: dict[str, Command] = {
         destination={"registry": "other.example/log", "account": "buyer"},
         event_id="c-4",
     ),
+    "claim": commands.claim(ORIGIN, "city-a", 17, "perm.2028.1.1-5", 2029, event_id="claim-1"),
     "import": commands.import_part(
         ORIGIN,
         "operator",
