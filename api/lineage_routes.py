@@ -18,9 +18,10 @@ router = APIRouter(tags=["double counting"])
 GRAPHML = "application/graphml+xml"
 MAX_INT = 2**63 - 1
 Json = dict[str, Any]
+Limit = Annotated[int, Query(ge=1, le=queries.MAX_PAGE, description="Page size.")]
 FindingCursor = Annotated[
     str | None,
-    Query(pattern=r"^[0-9]{1,19}\.[0-9]{1,9}$", description="Return findings after this id (a page's `next`)."),
+    Query(pattern=r"^[0-9]{1,18}\.[0-9]{1,9}$", description="Return items after this id (a page's `next`)."),
 ]
 
 
@@ -44,18 +45,10 @@ def finding_list(
     account: Annotated[str | None, Query(max_length=64)] = None,
     project: Annotated[str | None, Query(max_length=64)] = None,
     after: FindingCursor = None,
-    limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = 100,
+    limit: Limit = 100,
 ) -> Json:
     """Double-counting findings in log order, by kind, account or project."""
-    cursor = tuple(int(part) for part in after.split(".")) if after else None
-    found = findings.load(
-        conn,
-        kind=kind,
-        account=account,
-        project=project,
-        after=(cursor[0], cursor[1]) if cursor else None,
-        limit=limit,
-    )
+    found = findings.load(conn, kind=kind, account=account, project=project, after=_cursor(after), limit=limit)
     return {
         "items": [f.to_json() for f in found],
         "next": f"{found[-1].idx}.{found[-1].seq}" if len(found) == limit else None,
@@ -77,12 +70,28 @@ def check_retirement(index: Annotated[int, Path(ge=0, le=MAX_INT)], conn: Connec
 
 
 @router.get("/v1/imports")
-def import_list(conn: ConnectionDep) -> Json:
-    """Every imported export of another registry: its SHA-256, source, rows, records and problems."""
-    return {"items": imports.import_list(conn)}
+def import_list(
+    conn: ConnectionDep,
+    after: Annotated[int | None, Query(ge=-1, le=MAX_INT, description="A page's `next`.")] = None,
+    limit: Limit = 100,
+) -> Json:
+    """Imported exports of other registries: SHA-256, source, rows, records, problems, log indices."""
+    return imports.import_list(conn, after=after, limit=limit)
 
 
 @router.get("/v1/imports/{file_sha256}/problems")
-def import_problems(file_sha256: Annotated[str, Path(pattern="^[0-9a-f]{64}$")], conn: ConnectionDep) -> Json:
+def import_problems(
+    file_sha256: Annotated[str, Path(pattern="^[0-9a-f]{64}$")],
+    conn: ConnectionDep,
+    after: FindingCursor = None,
+    limit: Limit = 100,
+) -> Json:
     """The rows of an imported file that could not be used as published, and why."""
-    return {"file_sha256": file_sha256, "items": imports.import_problems_of(conn, file_sha256)}
+    return imports.import_problems_of(conn, file_sha256, after=_cursor(after), limit=limit)
+
+
+def _cursor(after: str | None) -> tuple[int, int] | None:
+    if after is None:
+        return None
+    index, seq = after.split(".")
+    return int(index), int(seq)

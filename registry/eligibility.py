@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from registry import findings, lineage
+from registry import findings, lineage, queries
 from registry.errors import BlockedByFindingsError, RecordNotFoundError
 from registry.lineage import Lineage, Step
 from registry.schema import batches, finding_units, retirements
@@ -73,7 +73,7 @@ def trace_report(conn: Connection, graph: Lineage, printed: str) -> tuple[list[S
 
     Raises :class:`RecordNotFoundError` if the range was never issued as printed.
     """
-    units = lineage.resolve(conn, printed)
+    units = queries.resolve(conn, printed)
     steps = graph.trace(conn, units)
     as_json = lineage.to_json(steps)
     return steps, {

@@ -461,11 +461,14 @@ class ExternalSerial(Model):
         return self
 
 
+RowNumber = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
 class ExternalRow(Model):
     """One row of another registry's export, normalised (registry.external.records)."""
 
     kind: Literal["project", "issuance", "retirement", "cancellation"]
-    row: Annotated[int, Field(ge=1)]
+    row: RowNumber
     project: Annotated[str, Field(min_length=1, max_length=100)]
     project_name: LongText | None = None
     country: CountryCode | None = None
@@ -492,7 +495,7 @@ class ExternalRow(Model):
 class ExternalProblem(Model):
     """A row that could not be used as published, and why."""
 
-    row: Annotated[int, Field(ge=1)]
+    row: RowNumber
     field: Annotated[str, Field(min_length=1, max_length=100)]
     reason: LongText
 
@@ -511,7 +514,7 @@ class Imported(OperatorEvent):
     file_name: Text
     file_sha256: Sha256
     file_kind: Slug
-    rows: Annotated[int, Field(ge=0)]
+    rows: Annotated[int, Field(ge=0, le=2**31 - 1)]
     part: Annotated[int, Field(ge=1)]
     parts: Annotated[int, Field(ge=1, le=100_000)]
     records: Annotated[list[ExternalRow], Field(max_length=2000)]
@@ -521,9 +524,16 @@ class Imported(OperatorEvent):
     def _consistent(self) -> Imported:
         if self.part > self.parts:
             raise ValueError(f"part: {self.part} is beyond parts {self.parts}")
+        seen: set[int] = set()
         for n, record in enumerate(self.records):
             if record.row > self.rows:
                 raise ValueError(f"records: row {record.row} (record {n}) is beyond the file's {self.rows} rows")
+            if record.row in seen:
+                raise ValueError(f"records: row {record.row} appears twice (record {n})")
+            seen.add(record.row)
+        for n, problem in enumerate(self.problems):
+            if problem.row > self.rows:
+                raise ValueError(f"problems: row {problem.row} (problem {n}) is beyond the file's {self.rows} rows")
         return self
 
 

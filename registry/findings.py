@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -55,6 +56,7 @@ from ledger import canonical
 from registry import serials
 from registry.errors import (
     AlreadyClaimedError,
+    AlreadyExistsError,
     IdempotencyConflictError,
     NotBeneficiaryError,
     NotHolderError,
@@ -102,8 +104,8 @@ class Kind(StrEnum):
 
     @property
     def voids(self) -> bool:
-        """Whether findings of this kind are raised by an entry the rules refuse (an operator's fault)."""
-        return self not in _DOUBLE_ISSUANCE
+        """Whether findings of this kind name an entry the rules refuse: one the registry never writes."""
+        return self not in _DOUBLE_ISSUANCE and self != Kind.DUPLICATE_ENTRY
 
 
 _UNITS = ("issuance", "retirement", "cancellation")
@@ -221,16 +223,18 @@ def check_issuance(conn: Connection, number: int, at: int) -> None:
             detail={"batches": [other.number, number]},
         )
     for external in conn.execute(
-        sa.select(external_records).where(
+        sa.select(external_records)
+        .where(
             external_records.c.kind.in_(_UNITS),
             sa.or_(
-                sa.func.upper(external_records.c.project).in_(declared_ids(project)),
+                external_records.c.project_key.in_(declared_ids(project)),
                 sa.and_(
                     external_records.c.country == project.country,
                     external_records.c.removal_method == project.method,
                 ),
             ),
         )
+        .order_by(external_records.c.idx, external_records.c.row)  # the findings' order is state
     ):
         _cross_check(conn, at, batch, project, external)
 
@@ -243,16 +247,16 @@ def check_imported(conn: Connection, file_sha256: str, at: int) -> None:
         .order_by(external_records.c.row)
     ).all()
     by_id: dict[str, list[Row[Any]]] = {}
-    for project in conn.execute(sa.select(projects)):
+    for project in conn.execute(sa.select(projects).order_by(projects.c.id)):
         for external_id in declared_ids(project):
             by_id.setdefault(external_id, []).append(project)
     for external in imported:
         if external.kind in _UNITS:
-            candidates = by_id.get(external.project.upper(), []) + list(
+            candidates = by_id.get(external.project_key, []) + list(
                 conn.execute(
-                    sa.select(projects).where(
-                        projects.c.country == external.country, projects.c.method == external.removal_method
-                    )
+                    sa.select(projects)
+                    .where(projects.c.country == external.country, projects.c.method == external.removal_method)
+                    .order_by(projects.c.id)
                 )
             )
             seen: set[str] = set()
@@ -269,8 +273,27 @@ def check_imported(conn: Connection, file_sha256: str, at: int) -> None:
 
 
 def declared_ids(project: Row[Any]) -> list[str]:
-    """The project's identifiers in other registries, upper-cased with single spaces ("VCS 1340")."""
-    return [" ".join(str(i).upper().split()) for i in json.loads(project.external_ids)]
+    """The project's identifiers in other registries, as :func:`project_key` normalises them."""
+    return [project_key(str(i)) for i in json.loads(project.external_ids)]
+
+
+_KEY = re.compile(r"([A-Z]+(?: [A-Z]+)*)[ _#:-]*0*([0-9][0-9A-Z_]*)")
+_ALIASES = {"VERRA": "VCS", "VCU": "VCS", "GOLD STANDARD": "GS", "GSID": "GS", "AMERICAN CARBON REGISTRY": "ACR"}
+
+
+def project_key(text: str) -> str:
+    """A project id in one form however it is written: "VCS 1340" for "vcs1340", "VCS-1340", "Verra 1340".
+
+    The registry's prefix (aliases such as Verra → VCS resolved) and its own id without leading
+    zeros, separated by one space; text of another shape is only upper-cased and its spaces
+    collapsed.
+    """
+    plain = " ".join(text.upper().split())
+    found = _KEY.fullmatch(plain)
+    if found is None:
+        return plain
+    prefix = found.group(1).strip()
+    return f"{_ALIASES.get(prefix, prefix)} {found.group(2)}"
 
 
 def _cross_check(conn: Connection, at: int, batch: Row[Any], project: Row[Any], external: Row[Any]) -> None:
@@ -278,7 +301,7 @@ def _cross_check(conn: Connection, at: int, batch: Row[Any], project: Row[Any], 
     period = _external_period(external)
     if period is None or not (period[0] <= batch.monitoring_end and period[1] >= batch.monitoring_start):
         return
-    declared = external.project.upper() in declared_ids(project)
+    declared = external.project_key in declared_ids(project)
     same_place = external.country == project.country and external.removal_method == project.method
     if not declared and (not same_place or project.method == "other"):  # "other" says nothing alike
         return
@@ -332,11 +355,12 @@ def _serial_overlaps(conn: Connection, at: int, external: Row[Any]) -> None:
         .order_by(external_records.c.idx, external_records.c.row)
     )
     for other in others:
-        if (other.kind, other.serial, other.quantity, other.date) == (
+        if (other.kind, other.serial, other.quantity, other.date, other.beneficiary) == (
             external.kind,
             external.serial,
             external.quantity,
             external.date,
+            external.beneficiary,
         ):
             continue  # the same transaction, published in two files (or twice in one)
         verb = "issue" if external.kind == "issuance" else "use"
@@ -387,23 +411,27 @@ def record_void(state: WorkingState, at: int, event: AnyEvent | None, error: Exc
     conn = state.conn
     units: list[Units] = []
     evidence: tuple[int, ...] = ()
-    account = _actor(event)
+    kind = _void_kind(event, error)
+    # Units and an account are named only when the entry was signed with the authority it
+    # needed and broke a rule of the units (double use, double claiming): an entry that anyone
+    # could have written must not freeze someone else's units, nor blame them.
+    account = _actor(event) if kind != Kind.VOID_ENTRY else None
     if isinstance(error, NotHolderError | UnitsRetiredError | UnitsCancelledError):
         piece = serials.parse(error.serials)
         units = [Units(piece.batch, piece.first, piece.last)]
         evidence = (error.since,)
-    elif isinstance(serial := getattr(event, "serial", None), serials.SerialRange):
+    elif kind != Kind.VOID_ENTRY and isinstance(serial := getattr(event, "serial", None), serials.SerialRange):
         units = [Units(serial.batch, serial.first, serial.last)]
-    if isinstance(error, IdempotencyConflictError | AlreadyClaimedError):
+    if isinstance(error, IdempotencyConflictError | AlreadyClaimedError | AlreadyExistsError):
         evidence = (error.index,)
     if isinstance(event, Claimed):
         evidence = (*evidence, event.retirement)  # the retirement it claims
-    kind = _void_kind(event, error)
     if kind == Kind.RETIRED_BY_NON_HOLDER:
         transfer = _transferred_away(conn, account, units[0], at)
         if transfer is not None:
             kind, evidence = Kind.RETIRED_AFTER_TRANSFER, (transfer, *evidence)
     what = f"entry {at}" + (f" ({event.type} {event.id!r})" if event is not None else "")
+    named = {"signer": _actor(event)} if kind == Kind.VOID_ENTRY and event is not None else {}
     record(
         conn,
         at,
@@ -413,7 +441,7 @@ def record_void(state: WorkingState, at: int, event: AnyEvent | None, error: Exc
         units=units,
         project=_project(event),
         account=account,
-        detail={"error": getattr(error, "code", type(error).__name__)},
+        detail={"error": getattr(error, "code", type(error).__name__), **named},
     )
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 
 from ledger import canonical
 from registry import commands, findings
-from registry.errors import AlreadyExistsError, RecordNotFoundError
+from registry.errors import AlreadyExistsError, RecordNotFoundError, RuleError
 from registry.events import Imported
 from registry.external import ExternalRecord, ParsedExport
 from registry.position import Position
@@ -26,9 +26,16 @@ def import_commands(origin: str, operator: str, parsed: ParsedExport, file_name:
 
     Rows keep their order; every record and every problem is carried, none dropped.
     """
-    items = [("record", _record(r)) for r in parsed.records] + [
-        ("problem", {"row": p.row, "field": p.field, "reason": p.reason}) for p in parsed.problems
+    items: list[tuple[str, dict[str, Any]]] = [
+        ("problem", {"row": p.row, "field": p.field, "reason": _fit(p.reason)}) for p in parsed.problems
     ]
+    for record in parsed.records:
+        value, too_long = _record(record)
+        items.append(("record", value))
+        items.extend(
+            ("problem", {"row": record.row, "field": field, "reason": f"longer than {MAX_TEXT:,} characters: not kept"})
+            for field in too_long
+        )
     items.sort(key=lambda item: int(item[1]["row"]))
     chunks: list[list[tuple[str, dict[str, Any]]]] = [[]]
     size = 0
@@ -57,10 +64,30 @@ def import_commands(origin: str, operator: str, parsed: ParsedExport, file_name:
     ]
 
 
-def _record(record: ExternalRecord) -> dict[str, Any]:
+MAX_TEXT = 2000
+"""The longest text an ``import`` event carries in one field (registry.events.LongText)."""
+
+
+def _record(record: ExternalRecord) -> tuple[dict[str, Any], list[str]]:
+    """The record as an event carries it, and the names of the text fields too long to carry.
+
+    A field over :data:`MAX_TEXT` characters is left out (and reported as a problem of its row)
+    rather than cut: a shortened name or serial would be a different one.
+    """
     value = record.to_json()
     del value["source"]  # the event names the source once
-    return value
+    too_long = [k for k, v in value.items() if isinstance(v, str) and len(v) > MAX_TEXT and k != "project"]
+    serial = value.get("serial")
+    if isinstance(serial, dict) and any(len(str(serial[k])) > MAX_TEXT for k in ("text", "block")):
+        too_long.append("serial")
+    for field in too_long:
+        value[field] = None
+    return value, too_long
+
+
+def _fit(reason: str) -> str:
+    """A problem's reason, its quoted excerpt shortened to fit an event (the reason is ours, not the row's)."""
+    return reason if len(reason) <= MAX_TEXT else reason[: MAX_TEXT - 1] + "…"
 
 
 def import_rows(state: WorkingState, event: Imported, at: Position) -> None:
@@ -75,6 +102,19 @@ def import_rows(state: WorkingState, event: Imported, at: Position) -> None:
     ).scalar_one_or_none()
     if earlier is not None:
         raise AlreadyExistsError("file_sha256", "import part", f"{event.file_sha256} #{event.part}", earlier)
+    rows = [r.row for r in event.records]
+    for start in range(0, len(rows), 500):
+        again = conn.execute(
+            sa.select(external_records.c.row, external_records.c.idx)
+            .where(
+                external_records.c.file_sha256 == event.file_sha256,
+                external_records.c.row.in_(rows[start : start + 500]),
+            )
+            .order_by(external_records.c.row)
+            .limit(1)
+        ).one_or_none()
+        if again is not None:
+            raise RuleError("records", f"row {again.row} of this file was imported at log index {again.idx}")
     conn.execute(
         imports.insert().values(
             file_sha256=event.file_sha256,
@@ -100,6 +140,7 @@ def import_rows(state: WorkingState, event: Imported, at: Position) -> None:
                     "source": event.source,
                     "kind": r.kind,
                     "project": r.project,
+                    "project_key": findings.project_key(r.project),
                     "project_name": r.project_name,
                     "country": r.country,
                     "method": r.method,
@@ -137,63 +178,59 @@ def import_rows(state: WorkingState, event: Imported, at: Position) -> None:
     findings.check_imported(conn, event.file_sha256, at.index)
 
 
-def import_list(conn: Connection) -> list[dict[str, Any]]:
-    """Every imported file (its parts summed), in the order of its first part."""
-    rows = conn.execute(
-        sa.select(
-            imports.c.file_sha256,
-            imports.c.source,
-            imports.c.file_kind,
-            imports.c.file_name,
-            imports.c.rows,
-            imports.c.parts,
-            sa.func.count().label("imported"),
-            sa.func.sum(imports.c.records).label("records"),
-            sa.func.sum(imports.c.problems).label("problems"),
-            sa.func.min(imports.c.idx).label("first"),
-        )
-        .group_by(
-            imports.c.file_sha256,
-            imports.c.source,
-            imports.c.file_kind,
-            imports.c.file_name,
-            imports.c.rows,
-            imports.c.parts,
-        )
-        .order_by(sa.func.min(imports.c.idx))
-    )
-    return [
+def import_list(conn: Connection, *, after: int | None, limit: int) -> dict[str, Any]:
+    """Imported files in the order of their first part, ``limit`` at a time after the first-part index ``after``."""
+    firsts = conn.execute(
+        sa.select(imports)
+        .where(imports.c.part == 1, imports.c.idx > (-1 if after is None else after))
+        .order_by(imports.c.idx)
+        .limit(limit)
+    ).all()
+    digests = [r.file_sha256 for r in firsts]
+    parts: dict[str, list[Any]] = {d: [] for d in digests}
+    for part in conn.execute(
+        sa.select(imports).where(imports.c.file_sha256.in_(digests)).order_by(imports.c.file_sha256, imports.c.part)
+    ):
+        parts[part.file_sha256].append(part)
+    items = [
         {
-            "file_sha256": r.file_sha256,
-            "source": r.source,
-            "file_kind": r.file_kind,
-            "file_name": r.file_name,
-            "rows": r.rows,
-            "parts": r.parts,
-            "parts_imported": r.imported,
-            "records": int(r.records),
-            "problems": int(r.problems),
-            "indices": [
-                i
-                for (i,) in conn.execute(
-                    sa.select(imports.c.idx).where(imports.c.file_sha256 == r.file_sha256).order_by(imports.c.part)
-                )
-            ],
+            "file_sha256": first.file_sha256,
+            "source": first.source,
+            "file_kind": first.file_kind,
+            "file_name": first.file_name,
+            "rows": first.rows,
+            "parts": first.parts,
+            "parts_imported": len(parts[first.file_sha256]),
+            "records": sum(p.records for p in parts[first.file_sha256]),
+            "problems": sum(p.problems for p in parts[first.file_sha256]),
+            "indices": [p.idx for p in parts[first.file_sha256]],
         }
-        for r in rows
+        for first in firsts
     ]
+    return {"items": items, "next": firsts[-1].idx if len(firsts) == limit else None}
 
 
-def import_problems_of(conn: Connection, file_sha256: str) -> list[dict[str, Any]]:
-    """The rows of an imported file that could not be used as published, and why, in row order.
+def import_problems_of(
+    conn: Connection, file_sha256: str, *, after: tuple[int, int] | None, limit: int
+) -> dict[str, Any]:
+    """The rows of an imported file that could not be used as published, and why, ``limit`` at a time.
 
-    Raises :class:`RecordNotFoundError` if no such file was imported.
+    In log order (the order of the file's rows); ``after`` is a page's ``next``. Raises
+    :class:`RecordNotFoundError` if no such file was imported.
     """
     if conn.execute(sa.select(imports.c.idx).where(imports.c.file_sha256 == file_sha256).limit(1)).first() is None:
         raise RecordNotFoundError(f"no file with SHA-256 {file_sha256} was imported")
-    rows = conn.execute(
+    query = (
         sa.select(import_problems)
         .where(import_problems.c.file_sha256 == file_sha256)
-        .order_by(import_problems.c.row, import_problems.c.idx, import_problems.c.seq)
+        .order_by(import_problems.c.idx, import_problems.c.seq)
+        .limit(limit)
     )
-    return [{"row": r.row, "field": r.field, "reason": r.reason, "index": r.idx} for r in rows]
+    if after is not None:
+        query = query.where(sa.tuple_(import_problems.c.idx, import_problems.c.seq) > sa.tuple_(*after))
+    rows = conn.execute(query).all()
+    return {
+        "file_sha256": file_sha256,
+        "items": [{"row": r.row, "field": r.field, "reason": r.reason, "index": r.idx} for r in rows],
+        "next": f"{rows[-1].idx}.{rows[-1].seq}" if len(rows) == limit else None,
+    }

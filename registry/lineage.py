@@ -28,7 +28,6 @@ import networkx as nx
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
-from registry import serials
 from registry.errors import RecordNotFoundError
 from registry.schema import batches, blocks, movements
 from registry.serials import SerialRange
@@ -108,9 +107,16 @@ class Lineage:
     def __len__(self) -> int:
         return len(self._index)
 
-    def refresh(self) -> int:
-        """Read the steps appended since the last refresh; return how many there were."""
-        with self._lock, self._engine.connect() as conn:
+    def refresh(self, conn: Connection | None = None) -> int:
+        """Read the steps appended since the last refresh; return how many there were.
+
+        Reads through ``conn`` when given (a request's own connection, so that the graph and
+        the blocks it is traced from are read at one moment, with one pooled connection).
+        """
+        if conn is None:
+            with self._engine.connect() as own:
+                return self.refresh(own)
+        with self._lock:
             before = len(self._index)
             rows = conn.execute(
                 sa.select(movements).where(movements.c.idx >= self._next).order_by(movements.c.idx, movements.c.part)
@@ -159,9 +165,9 @@ class Lineage:
         """Every step that moved any unit of ``serial``, in log order, from its issuance on.
 
         Starts from the blocks that hold the units now (``conn``'s view of the state) and
-        follows the graph back. Raises :class:`RecordNotFoundError` for units never issued.
+        follows the graph back. Raises :class:`RecordNotFoundError` unless every unit was issued.
         """
-        self.refresh()
+        self.refresh(conn)
         # Blocks tile their batch: the range starts in the last block starting at or before it.
         # Seek that block on the (batch, first) index rather than scan every block before it.
         start = conn.execute(
@@ -179,8 +185,9 @@ class Lineage:
             )
             .order_by(blocks.c.first)
         ).all()
-        if not current:
-            raise RecordNotFoundError(f"no units {serial.first}-{serial.last} were issued in batch {serial.batch}")
+        covered = current and current[0].first <= serial.first and current[-1].last >= serial.last
+        if not covered:  # blocks tile their batch: units outside every block were never issued
+            raise RecordNotFoundError(f"units {serial.first}-{serial.last} were not all issued in batch {serial.batch}")
         with self._lock:
             start = [
                 node
@@ -224,14 +231,6 @@ class Lineage:
             parents=tuple((self._index[p], self._part[p]) for p in parents),
         )
 
-    def everything(self, conn: Connection) -> list[Step]:
-        """Every step of the graph, in log order (an auditor's full export)."""
-        self.refresh()
-        with self._lock:
-            names: dict[int, tuple[str, int]] = {}
-            every = set(range(len(self._index)))
-            return [self._step(conn, node, every, names) for node in range(len(self._index))]
-
 
 def attributed(steps: Iterable[Step]) -> nx.DiGraph[str]:
     """An ordinary networkx graph of ``steps``, one node per step named "<index>.<part>", fields as attributes."""
@@ -270,17 +269,3 @@ def to_json(steps: Iterable[Step]) -> dict[str, Any]:
             for i, p in step.parents
         ],
     }
-
-
-def resolve(conn: Connection, printed: str) -> SerialRange:
-    """The serial range ``printed`` names; raise :class:`RecordNotFoundError` unless its batch exists as printed."""
-    try:
-        serial = serials.parse(printed)
-    except serials.SerialFormatError as exc:
-        raise RecordNotFoundError(str(exc)) from None
-    found = conn.execute(
-        sa.select(batches.c.project, batches.c.vintage).where(batches.c.number == serial.batch)
-    ).one_or_none()
-    if found is None or (found.project, found.vintage) != (serial.project, serial.vintage):
-        raise RecordNotFoundError(f"no batch {serial.batch} of {serial.project} {serial.vintage}")
-    return serial

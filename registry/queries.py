@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from registry import lineage
+from registry import serials
 from registry.errors import RecordNotFoundError
 from registry.schema import (
     account_keys,
@@ -188,7 +188,7 @@ def retirement(conn: Connection, index: int) -> Row:
 
 def history(conn: Connection, printed: str) -> Row:
     """Every logged step that touched any unit of the serial range ``printed``, in log order."""
-    serial = lineage.resolve(conn, printed)
+    serial = resolve(conn, printed)
     rows = conn.execute(
         sa.select(movements)
         .where(movements.c.batch == serial.batch, movements.c.first <= serial.last, movements.c.last >= serial.first)
@@ -302,3 +302,17 @@ def _retirement(r: Any) -> Row:
         "period": period,
         "jurisdiction": r.jurisdiction,
     }
+
+
+def resolve(conn: Connection, printed: str) -> SerialRange:
+    """The serial range ``printed`` names; raise :class:`RecordNotFoundError` unless its batch exists as printed."""
+    try:
+        serial = serials.parse(printed)
+    except serials.SerialFormatError as exc:
+        raise RecordNotFoundError(str(exc)) from None
+    found = conn.execute(
+        sa.select(batches.c.project, batches.c.vintage).where(batches.c.number == serial.batch)
+    ).one_or_none()
+    if found is None or (found.project, found.vintage) != (serial.project, serial.vintage):
+        raise RecordNotFoundError(f"no batch {serial.batch} of {serial.project} {serial.vintage}")
+    return serial

@@ -214,7 +214,7 @@ imports = sa.Table(
     sa.Column("part", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("parts", sa.Integer, nullable=False),
     sa.Column("source", sa.String(40), nullable=False),
-    sa.Column("file_kind", sa.String(40), nullable=False),
+    sa.Column("file_kind", sa.String(64), nullable=False),
     sa.Column("file_name", sa.String(500), nullable=False),
     sa.Column("rows", sa.Integer, nullable=False),
     sa.Column("records", sa.Integer, nullable=False),
@@ -231,10 +231,12 @@ external_records = sa.Table(
     sa.Column("idx", sa.BigInteger, nullable=False),  # the import event that carried it
     sa.Column("source", sa.String(40), nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("project", sa.String(100), nullable=False, index=True),
-    sa.Column("project_name", sa.String(500)),
+    sa.Column("project", sa.String(100), nullable=False),
+    # The project id as projects declare it, normalised (registry.findings.project_key).
+    sa.Column("project_key", sa.String(100), nullable=False, index=True),
+    sa.Column("project_name", sa.Text),
     sa.Column("country", sa.String(2)),
-    sa.Column("method", sa.String(500)),
+    sa.Column("method", sa.Text),
     sa.Column("removal_method", sa.String(40)),
     sa.Column("unit_class", sa.String(16)),
     sa.Column("quantity", sa.BigInteger),
@@ -242,11 +244,11 @@ external_records = sa.Table(
     sa.Column("period_start", sa.Date),
     sa.Column("period_end", sa.Date),
     sa.Column("date", sa.Date),
-    sa.Column("serial", sa.String(200)),
-    sa.Column("serial_block", sa.String(200)),
+    sa.Column("serial", sa.Text),
+    sa.Column("serial_block", sa.Text),
     sa.Column("serial_first", sa.BigInteger),
     sa.Column("serial_last", sa.BigInteger),
-    sa.Column("beneficiary", sa.String(500)),
+    sa.Column("beneficiary", sa.Text),
     sa.Index("ix_reg_external_records_serial", "source", "serial_block", "serial_first"),
     sa.Index("ix_reg_external_records_place", "country", "removal_method"),
 )
@@ -260,7 +262,7 @@ import_problems = sa.Table(
     sa.Column("file_sha256", sa.String(64), nullable=False, index=True),
     sa.Column("row", sa.Integer, nullable=False),
     sa.Column("field", sa.String(100), nullable=False),
-    sa.Column("reason", sa.String(2000), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
 )
 
 HEAD_ID = 1

@@ -16,9 +16,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
+
 from ledger.dsse import Envelope
 from registry import accounts, authority, cancellations, claims, imports, issuance, projects, retirements, transfers
-from registry.errors import IdempotencyConflictError, UnauthorisedError, WrongRegistryError
+from registry.errors import IdempotencyConflictError, InvalidEventError, UnauthorisedError, WrongRegistryError
 from registry.events import (
     AccountOpened,
     AnyEvent,
@@ -163,6 +165,11 @@ def apply_or_undo(
             apply_event(state, envelope=envelope, event=event, at=at, verified=verified)
             if then is not None:
                 then()
+    except (sa_exc.IntegrityError, sa_exc.DataError) as exc:
+        # The event models bound what a handler writes; should a value still not fit a column,
+        # the event is refused (and, on replay, void) rather than failing the whole batch.
+        state.rollback_to(mark)
+        raise InvalidEventError("payload", f"the database refused a value: {exc.orig}") from exc
     except BaseException:
         state.rollback_to(mark)
         raise

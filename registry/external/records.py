@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from registry.vocabulary import RemovalMethod
+
 MAX_NUMBER = 2**53 - 1
 
 RECORD_KINDS = ("project", "issuance", "retirement", "cancellation")
@@ -21,19 +23,8 @@ RECORD_KINDS = ("project", "issuance", "retirement", "cancellation")
 UNIT_CLASSES = ("removal", "reduction", "avoidance")
 """What an export may say the units are."""
 
-REMOVAL_METHODS = (
-    "daccs",
-    "beccs",
-    "biochar",
-    "enhanced-weathering",
-    "afforestation-reforestation",
-    "wetland-peatland-restoration",
-    "soil-carbon",
-    "long-lived-wood-products",
-    "renewable-energy",
-    "other",
-)
-"""The registry's removal-method vocabulary (registry.vocabulary.RemovalMethod), as strings."""
+REMOVAL_METHODS = tuple(method.value for method in RemovalMethod)
+"""The registry's removal-method vocabulary, as strings."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -213,6 +213,8 @@ def test_http_trace_findings_and_the_claim_check(registry: Registry, client: Tes
         ("/v1/trace/bale.2020.9.1-2", 404),
         ("/v1/findings?kind=no-such-kind", 422),
         ("/v1/findings?after=x", 422),
+        ("/v1/findings?after=9999999999999999999.1", 422),
+        ("/v1/trace/bale.2020.1.900-1100", 404),  # units 1001-1100 were never issued in batch 1
         ("/v1/retirements/0/check", 404),
         (f"/v1/imports/{'0' * 64}/problems", 404),
         ("/v1/imports/xyz/problems", 422),
@@ -225,6 +227,11 @@ def test_http_errors_are_problems(client: TestClient, path: str, status: int) ->
 
 
 def test_http_imports_list_every_file(client: TestClient, imported: list[dict[str, object]]) -> None:
+    page = client.get("/v1/imports", params={"limit": 1}).json()
+    assert page["next"] == imported[0]["indices"][0]  # type: ignore[index]
+    assert [i["file_name"] for i in client.get("/v1/imports", params={"after": page["next"]}).json()["items"]] == [
+        "projects.csv"
+    ]
     items = client.get("/v1/imports").json()["items"]
     assert [(i["file_name"], i["records"], i["indices"]) for i in items] == [
         ("transactions.csv", 200, imported[0]["indices"]),

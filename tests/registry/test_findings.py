@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ledger.database import create_engine
+from ledger.keys import SignerKey
 from registry import commands, eligibility, findings, replay
 from registry.errors import BlockedByFindingsError, NotHolderError, RecordNotFoundError, UnitsRetiredError
 from registry.findings import Kind, Severity, Units
@@ -257,3 +258,19 @@ def test_the_graph_stays_current_by_reading_only_new_steps(engine: Engine) -> No
     w.transfer(serial.sub(serial.first + 2, serial.first + 3), "supplier", "city-a")
     assert lineage.refresh() == 2
     assert len(lineage) == 3
+
+
+def test_an_entry_signed_by_no_bound_key_freezes_no_units_and_blames_no_one(engine: Engine) -> None:
+    w = world(engine)
+    serial = w.issue(100)
+    units = serial.sub(serial.first, serial.first + 9)
+    stranger = SignerKey.generate("stranger")
+    command = commands.transfer(w.origin, "supplier", "city-a", str(units))
+    (forged,) = w.sequencer.append([commands.sign(command, [stranger])])
+    read_log(w)
+    (found,) = all_findings(w)
+    assert (found.idx, found.kind, found.units, found.account) == (forged, Kind.VOID_ENTRY, (), None)
+    assert found.detail == {"error": "unauthorised", "signer": "supplier"}
+    retired = w.retire(units, "supplier").index  # the supplier's own units stay claimable
+    with engine.connect() as conn:
+        assert eligibility.check_retirement(conn, Lineage(engine), retired).findings == []

@@ -16,12 +16,13 @@ from sqlalchemy.engine import Engine
 
 from ledger.database import create_engine
 from registry import commands, findings, imports, replay, schema
-from registry.errors import AlreadyExistsError
+from registry.errors import AlreadyExistsError, InvalidEventError, RuleError
 from registry.external import ParsedExport, parse_export
 from registry.findings import Kind, Severity
 from registry.state import Applied
 from tests.builders import OPERATOR, REPORT, World, world
 from tests.conftest import SHARED_DATA
+from tests.registry.test_findings import around, read_log
 
 REGISTRIES = SHARED_DATA / "registries"
 SAMPLES = sorted(REGISTRIES.glob("*/*.csv"))
@@ -88,14 +89,17 @@ def test_every_sample_imports_row_for_row(sqlite_world: World, path: Path) -> No
         stored = conn.execute(
             sa.select(schema.external_records).where(schema.external_records.c.file_sha256 == export.sha256)
         ).all()
-        problems = imports.import_problems_of(conn, export.sha256)
-        (listed,) = [i for i in imports.import_list(conn) if i["file_sha256"] == export.sha256]
-    assert [r.row for r in stored] == [r.row for r in export.records]  # every record, none dropped
-    assert [(p["row"], p["field"], p["reason"]) for p in problems] == sorted(
+        problems = imports.import_problems_of(conn, export.sha256, after=None, limit=1000)["items"]
+        listing = imports.import_list(conn, after=indices[0] - 1, limit=1)
+        (listed,) = listing["items"]
+    assert sorted(r.row for r in stored) == [r.row for r in export.records]  # every record, none dropped
+    assert sorted((p["row"], p["field"], p["reason"]) for p in problems) == sorted(
         (p.row, p.field, p.reason) for p in export.problems
     )
+    assert listed["file_sha256"] == export.sha256
     assert listed["indices"] == indices and listed["rows"] == export.rows
-    for row, record in zip(stored, export.records, strict=True):
+    assert listing["next"] == indices[0]
+    for row, record in zip(sorted(stored, key=lambda r: r.row), export.records, strict=True):
         assert (row.project, row.quantity, row.serial_first, row.serial_last, row.period_start, row.date) == (
             record.project,
             record.quantity,
@@ -253,3 +257,91 @@ def replay_matches(w: World) -> None:
     scratch = create_engine("sqlite://", poolclass=sa.pool.StaticPool)
     replay.verify_state(w.sequencer.store, w.origin, w.engine, scratch)
     scratch.dispose()
+
+
+# --- hostile or awkward imports ------------------------------------------------------------------
+
+
+def test_an_import_with_a_row_twice_is_refused_and_writes_nothing(engine: Engine) -> None:
+    w = world(engine)
+    export = parsed("verra", "projects.csv")
+    (command,) = imports.import_commands(w.origin, OPERATOR, export, "projects.csv")
+    command["records"] = [command["records"][0], command["records"][0]]
+    before = w.state()
+    with pytest.raises(InvalidEventError, match="row 1 appears twice"):
+        w.submit(command, OPERATOR)
+    command["records"] = command["records"][:1]
+    command["problems"] = [{"row": 51, "field": "ID", "reason": "beyond the file"}]
+    with pytest.raises(InvalidEventError, match=r"row 51 \(problem 0\) is beyond the file's 50 rows"):
+        w.submit(command, OPERATOR)
+    assert w.state() == before
+
+
+def test_a_row_imported_in_two_parts_is_refused(engine: Engine) -> None:
+    w = world(engine)
+    export = parsed("verra", "transactions.csv")
+    first, second, *_ = imports.import_commands(w.origin, OPERATOR, export, "transactions.csv")
+    w.submit(first, OPERATOR)
+    second["records"] = [*second["records"], first["records"][0]]
+    with pytest.raises(RuleError, match="row 1 of this file was imported at log index"):
+        w.submit(second, OPERATOR)
+
+
+def test_a_hostile_import_logged_around_the_registry_is_void_not_fatal(engine: Engine) -> None:
+    w = world(engine)
+    (command,) = imports.import_commands(w.origin, OPERATOR, parsed("verra", "projects.csv"), "projects.csv")
+    w.submit(command, OPERATOR)
+    command["id"] = "again"  # the same rows again, under a new id: the database would refuse the rows
+    forged = around(w, command, OPERATOR)
+    read_log(w)
+    (found,) = all_findings(w)
+    assert (found.idx, found.kind, found.units, found.account) == (forged, Kind.VOID_ENTRY, (), None)
+    issue(w, "perm", ("2031-01-01", "2031-12-31"), 2031)  # and the registry goes on
+    replay_matches(w)
+
+
+def test_a_field_too_long_for_an_event_is_reported_not_carried(engine: Engine) -> None:
+    w = world(engine)
+    export = parsed("verra", "projects.csv")
+    long_name = dataclasses.replace(export.records[0], project_name="N" * 2500)
+    export = dataclasses.replace(export, records=(long_name, *export.records[1:]))
+    (command,) = imports.import_commands(w.origin, OPERATOR, export, "projects.csv")
+    w.submit(command, OPERATOR)
+    with w.engine.connect() as conn:
+        name = conn.execute(
+            sa.select(schema.external_records.c.project_name).where(schema.external_records.c.row == 1)
+        ).scalar_one()
+        problems = imports.import_problems_of(conn, export.sha256, after=None, limit=10)["items"]
+    assert name is None
+    assert [(p["row"], p["field"]) for p in problems] == [(1, "project_name")]
+    assert "longer than 2,000 characters" in problems[0]["reason"]
+
+
+@pytest.mark.parametrize("declared", ["VCS1340", "vcs-1340", "Verra 1340", "VCS 01340"])
+def test_declared_ids_match_however_they_are_written(engine: Engine, declared: str) -> None:
+    w = world(engine)
+    register(w, "bale", method=ARR, country="ET", unit_type=FARMING, external_ids=[declared])
+    command = commands.issue(
+        w.origin,
+        project="bale",
+        supplier="supplier",
+        verifier="verifier",
+        monitoring_period=("2020-01-01", "2020-12-31"),
+        vintage=2020,
+        quantity=10,
+        report_sha256=REPORT,
+        expires="2040-12-31",
+    )
+    w.submit(command, "supplier", "verifier")
+    import_export(w, parsed("verra", "transactions.csv"), "transactions.csv")
+    assert [f.kind for f in all_findings(w)] == [Kind.ISSUED_ELSEWHERE]
+
+
+def test_project_keys() -> None:
+    assert findings.project_key("ACR731") == "ACR 731"
+    assert findings.project_key("car_1335") == "CAR 1335"
+    assert findings.project_key("Gold Standard 1247") == "GS 1247"
+    assert findings.project_key("GS1247") == "GS 1247"
+    assert findings.project_key("ISOMETRIC prj_1HHYZFVGW1S044ZY") == "ISOMETRIC PRJ 1HHYZFVGW1S044ZY"
+    assert findings.project_key("isometric PRJ-1HHYZFVGW1S044ZY") == "ISOMETRIC PRJ 1HHYZFVGW1S044ZY"
+    assert findings.project_key("a project of ours") == "A PROJECT OF OURS"  # another shape: only normalised
