@@ -10,10 +10,17 @@ anything is written:
 - no unit may have been claimed before, by anyone (``AlreadyClaimedError``);
 - the retirement must have been made for a period that includes the reporting year
   (``WrongPeriodError``);
-- temporary units must not expire before the reporting year ends (CRCF Art. 2;
+- the retirement must have been logged within the registry's policy window after the
+  reporting period ended, when the operator set one (registry.policy; ``LateRetirementError``);
+- temporary units must not expire before the reporting period ends (CRCF Art. 2;
   ``UnitsExpiredError``);
-- the city must not have sold these units (``SoldUnitsError``);
+- the city must not have sold these units at any step of their lineage (``SoldUnitsError``);
+- the units must not be credits for a removal the city counts in its own inventory
+  (JRC guidance: a tonne is counted once; ``CountedInInventoryError``);
 - no blocking double-counting finding may touch them (``BlockedByFindingsError``).
+
+The reporting period is the city's inventory's for the year (a fiscal year, say), or the
+calendar year when it has none.
 """
 
 from __future__ import annotations
@@ -22,10 +29,12 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from registry import eligibility
+from registry import eligibility, inventories, lineage, policy
 from registry.errors import (
     AlreadyClaimedError,
     BlockedByFindingsError,
+    CountedInInventoryError,
+    LateRetirementError,
     NotBeneficiaryError,
     NotRemovalError,
     RuleError,
@@ -37,7 +46,7 @@ from registry.errors import (
 from registry.events import Claimed
 from registry.findings import Severity
 from registry.position import Position
-from registry.schema import batches, claims, movements, retirements
+from registry.schema import batches, claims, events, retirements
 from registry.vocabulary import Role
 from registry.working import WorkingState
 
@@ -77,19 +86,33 @@ def claim(state: WorkingState, event: Claimed, at: Position) -> None:
             "year",
             f"the units were retired for {retired.period_start}..{retired.period_end}, not for {event.year}",
         )
-    if batch.expires is not None and batch.expires < dt.date(event.year, 12, 31):
-        raise UnitsExpiredError("serial", f"{serial} expire on {batch.expires}, before the end of {event.year}")
-    sold = conn.execute(
-        sa.select(sa.func.min(movements.c.idx)).where(
-            movements.c.kind == "sale",
-            movements.c.sender == event.city,
-            movements.c.batch == serial.batch,
-            movements.c.first <= serial.last,
-            movements.c.last >= serial.first,
+    _, period_end = inventories.reporting_period(conn, event.city, event.year)
+    window = policy.in_force(conn, at.index).retirement_window_days
+    if window is not None:
+        logged = conn.execute(sa.select(events.c.logged_at).where(events.c.idx == event.retirement)).scalar_one()
+        retired_on = dt.date.fromisoformat(logged[:10])  # RFC 3339, UTC
+        deadline = period_end + dt.timedelta(days=window)
+        if retired_on > deadline:
+            raise LateRetirementError(
+                "retirement",
+                f"the retirement was logged on {retired_on}, more than {window} days after the reporting "
+                f"period ended on {period_end} (deadline {deadline})",
+            )
+    if batch.expires is not None and batch.expires < period_end:
+        raise UnitsExpiredError(
+            "serial", f"{serial} expire on {batch.expires}, before the end of {event.year} ({period_end})"
         )
-    ).scalar_one()
+    sold = lineage.sold_by(conn, event.retirement, serial, event.city)
     if sold is not None:
         raise SoldUnitsError("serial", f"{event.city!r} sold units of {serial} at log index {sold}")
+    for counted in inventories.counting(conn, batch.project, batch.monitoring_start, batch.monitoring_end):
+        if counted.city == event.city:
+            raise CountedInInventoryError(
+                "serial",
+                f"{serial} were issued for removals that {event.city!r} counts in its {counted.year} "
+                f"inventory at log index {counted.inventory}",
+                counted.inventory,
+            )
     blocking = [f.to_json() for f in eligibility.touching(conn, serial) if f.severity == Severity.BLOCKING]
     if blocking:
         raise BlockedByFindingsError(str(serial), blocking)

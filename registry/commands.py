@@ -133,6 +133,7 @@ def issue(
     buffer: int = 0,
     durability_years: int = 1000,
     expires: str | None = None,
+    corresponding_adjustment: bool | None = None,
     event_id: str | None = None,
 ) -> Command:
     command = _base("issuance", registry, event_id) | {
@@ -148,6 +149,8 @@ def issue(
     }
     if expires is not None:
         command["expires"] = expires
+    if corresponding_adjustment is not None:
+        command["corresponding_adjustment"] = corresponding_adjustment
     return command
 
 
@@ -233,6 +236,44 @@ def sign(command: Command, signers: Sequence[SignerKey]) -> dsse.Envelope:
 def claim(registry: str, city: str, retirement: int, serial: str, year: int, *, event_id: str | None = None) -> Command:
     """A city's ``claim`` of the units ``serial`` retired at log index ``retirement``, for ``year``."""
     return _base("claim", registry, event_id) | {"city": city, "retirement": retirement, "serial": serial, "year": year}
+
+
+def inventory(
+    registry: str,
+    city: str,
+    year: int,
+    *,
+    emissions: Sequence[dict[str, Any]],
+    removals: Sequence[dict[str, Any]] = (),
+    base_year: bool = False,
+    gwp: str = "AR5",
+    period: tuple[str, str] | None = None,
+    revises: int | None = None,
+    event_id: str | None = None,
+) -> Command:
+    """A city's ``inventory`` for ``year``: emission lines ``{"sector", "scope", "tonnes" | "notation",
+    "subsector"?}`` and removal lines ``{"method", "durability", "tonnes", "project"?, "description"?}``."""
+    command = _base("inventory", registry, event_id) | {
+        "city": city,
+        "year": year,
+        "base_year": base_year,
+        "gwp": gwp,
+        "emissions": list(emissions),
+        "removals": list(removals),
+    }
+    if period is not None:
+        command["period"] = {"start": period[0], "end": period[1]}
+    if revises is not None:
+        command["revises"] = revises
+    return command
+
+
+def policy(registry: str, operator: str, *, retirement_window_days: int | None, event_id: str | None = None) -> Command:
+    """The operator's ``policy``: the claim rules in force from its log index on (registry.policy)."""
+    command = _base("policy", registry, event_id) | {"operator": operator}
+    if retirement_window_days is not None:
+        command["retirement_window_days"] = retirement_window_days
+    return command
 
 
 def import_part(

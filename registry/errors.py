@@ -20,8 +20,10 @@ the facts a caller needs as attributes::
         ├── IdempotencyConflictError  the event id was used for a different event
         ├── BlockedByFindingsError    blocking double-counting findings touch the units
         └── AlreadyClaimedError  some of the units were claimed before (double claiming)
+        └── InventoryExistsError the city already has an inventory for the year (revise it)
     RuleError subclasses for claims: NotBeneficiaryError, NotRemovalError, UnitsExpiredError,
-    WrongPeriodError, SoldUnitsError
+    WrongPeriodError, SoldUnitsError, LateRetirementError, CountedInInventoryError; and for
+    inventories: ClaimedAsCreditError
 """
 
 from __future__ import annotations
@@ -215,6 +217,45 @@ class SoldUnitsError(RuleError):
     """The city sold these units earlier: it cannot also claim them."""
 
     code = "sold-by-claimant"
+
+
+class LateRetirementError(RuleError):
+    """The retirement was logged later than the registry's policy allows after the reporting period."""
+
+    code = "retired-too-late"
+
+
+class CountedInInventoryError(RuleError):
+    """The units were issued for a removal the city also counts in its own inventory."""
+
+    code = "counted-in-inventory"
+
+    def __init__(self, field: str, message: str, index: int) -> None:
+        super().__init__(field, message)
+        self.index = index  # the log index of the inventory (or the claim) it collides with
+
+
+class ClaimedAsCreditError(RuleError):
+    """An inventory counts a removal whose credits the city has already claimed."""
+
+    code = "claimed-as-credit"
+
+    def __init__(self, field: str, message: str, index: int) -> None:
+        super().__init__(field, message)
+        self.index = index  # the log index of the inventory (or the claim) it collides with
+
+
+class InventoryExistsError(ConflictError):
+    """The city already has an inventory for the year; a new one must name it in ``revises``."""
+
+    code = "inventory-exists"
+    field = "revises"
+
+    def __init__(self, city: str, year: int, index: int) -> None:
+        super().__init__(f"revises: {city!r} has an inventory for {year} at log index {index}; name it to revise it")
+        self.city = city
+        self.year = year
+        self.index = index
 
 
 class ReplayError(RegistryError):

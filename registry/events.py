@@ -38,7 +38,7 @@ from ledger.errors import CanonicalJSONError
 from registry import serials
 from registry.errors import InvalidEventError
 from registry.serials import SLUG, SerialRange
-from registry.vocabulary import CancellationReason, RemovalMethod, Role, UnitType
+from registry.vocabulary import CancellationReason, GpcSector, RemovalMethod, Role, UnitType
 
 MAX_QUANTITY = serials.MAX_SERIAL
 
@@ -269,6 +269,10 @@ class Issued(Event):
     durability_years: Annotated[int, Field(ge=1, le=100_000)]
     expires: Date | None = None
     report_sha256: Sha256
+    corresponding_adjustment: bool | None = None
+    """Whether the host country applies a corresponding adjustment for these units (Paris
+    Agreement Art. 6.2): without one, a city outside the host country's inventory may only claim
+    non-CRCF units as a contribution, not as compensation (registry.balance)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Issued:
@@ -440,6 +444,97 @@ class Claimed(Event):
         return (self.city,)
 
 
+# --- city accounting --------------------------------------------------------------------------
+
+Tonnes = Annotated[int, Field(ge=0, le=MAX_QUANTITY)]
+
+
+class EmissionLine(Model):
+    """Emissions of one GPC sector and scope (GHG Protocol for Cities, GPC), in whole t CO2e.
+
+    A line carries either ``tonnes`` or a GPC notation key saying why it has none: NO (not
+    occurring), IE (included elsewhere), NE (not estimated), C (confidential).
+    """
+
+    sector: Annotated[GpcSector, Field(strict=False)]
+    subsector: Text | None = None
+    scope: Literal[1, 2, 3]
+    tonnes: Tonnes | None = None
+    notation: Literal["NO", "IE", "NE", "C"] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> EmissionLine:
+        if (self.tonnes is None) == (self.notation is None):
+            raise ValueError("tonnes: a line carries tonnes or a notation key (NO, IE, NE, C), not both")
+        return self
+
+
+class RemovalLine(Model):
+    """Removals inside the city's boundary, by method and durability; ``project`` links the
+    project of this registry that also credits them (so the same tonne is not counted twice)."""
+
+    method: MethodName
+    durability: Literal["permanent", "temporary"]
+    tonnes: Quantity
+    project: Slug | None = None
+    description: Text | None = None
+
+
+class Inventoried(Event):
+    """``inventory``: a city's emissions and in-boundary removals for a reporting year.
+
+    ``period`` defaults to the calendar year; a city reporting by fiscal year gives the dates
+    (the reporting year is the year the period ends in). A revised inventory names the one it
+    replaces in ``revises``.
+    """
+
+    type: Literal["inventory"]
+    city: Slug
+    year: Year
+    period: Period | None = None
+    base_year: bool
+    gwp: Annotated[str, Field(pattern="^(SAR|AR4|AR5|AR6)$")]
+    """The IPCC assessment report whose 100-year warming potentials convert gases to CO2e."""
+    emissions: Annotated[list[EmissionLine], Field(min_length=1, max_length=500)]
+    removals: Annotated[list[RemovalLine], Field(max_length=500)] = Field(default_factory=list)
+    revises: Annotated[int, Field(ge=0, le=MAX_QUANTITY)] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Inventoried:
+        if self.period is not None and self.period.end.year != self.year:
+            raise ValueError(f"period: ends in {self.period.end.year}, not in the reporting year {self.year}")
+        if self.period is not None and (self.period.end - self.period.start).days > 366:
+            raise ValueError("period: a reporting period is at most a year")
+        seen: set[tuple[str, str | None, int]] = set()
+        for n, line in enumerate(self.emissions):
+            key = (line.sector.value, line.subsector, line.scope)
+            if key in seen:
+                raise ValueError(f"emissions: line {n} repeats sector {key[0]}, subsector {key[1]}, scope {key[2]}")
+            seen.add(key)
+        return self
+
+    @property
+    def bounds(self) -> tuple[dt.date, dt.date]:
+        """The reporting period: the given dates, or the calendar year."""
+        if self.period is not None:
+            return self.period.start, self.period.end
+        return dt.date(self.year, 1, 1), dt.date(self.year, 12, 31)
+
+    def signers(self) -> tuple[str, ...]:
+        return (self.city,)
+
+
+class PolicySet(OperatorEvent):
+    """``policy``: the operator sets the registry's claim rules from this entry on.
+
+    ``retirement_window_days``: a claim is refused when the retirement was logged more than
+    this many days after the reporting period ended; absent, retirements may come at any time.
+    """
+
+    type: Literal["policy"]
+    retirement_window_days: Annotated[int, Field(ge=0, le=36_500)] | None = None
+
+
 # --- other registries ----------------------------------------------------------------------------
 
 LongText = Annotated[str, Field(min_length=1, max_length=2000)]
@@ -539,7 +634,7 @@ class Imported(OperatorEvent):
 
 AnyEvent = (
     AccountOpened | KeyBound | KeyRotated | KeyRevoked | ProjectRegistered | Issued | Transferred | Sold | Retired
-) | (Cancelled | Imported | Claimed)
+) | (Cancelled | Imported | Claimed | Inventoried | PolicySet)
 _ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(Annotated[AnyEvent, Field(discriminator="type")])
 EVENT_TYPES = (
     "account",
@@ -554,6 +649,8 @@ EVENT_TYPES = (
     "cancellation",
     "import",
     "claim",
+    "inventory",
+    "policy",
 )
 
 

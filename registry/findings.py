@@ -26,6 +26,11 @@ non-removal-claimed        blocking  avoidance, reduction or soil-emission-reduc
 expired-units-claimed      blocking  temporary units claimed for a year they do not last through
 claimed-for-another-period blocking  a retirement claimed for a year it was not retired for
 sold-units-claimed         blocking  a city claims units it sold
+removal-counted-twice      blocking  a city claims credits for a removal its own inventory counts,
+                                     or counts a removal whose credits it claimed
+late-retirement-claimed    blocking  a claim on a retirement logged later than the policy allows
+sold-counted-removal       warning   credits from a removal a city counts are sold, or retired for
+                                     someone else (its statement adds them to its positive side)
 void-entry                 blocking  any other entry the rules refuse (a bad signature, say)
 duplicate-entry            warning   an event is logged a second time
 =========================  ========  ==============================================================
@@ -57,7 +62,10 @@ from registry import serials
 from registry.errors import (
     AlreadyClaimedError,
     AlreadyExistsError,
+    ClaimedAsCreditError,
+    CountedInInventoryError,
     IdempotencyConflictError,
+    LateRetirementError,
     NotBeneficiaryError,
     NotHolderError,
     NotRemovalError,
@@ -94,18 +102,26 @@ class Kind(StrEnum):
     EXPIRED_UNITS_CLAIMED = "expired-units-claimed"
     CLAIMED_FOR_ANOTHER_PERIOD = "claimed-for-another-period"
     SOLD_UNITS_CLAIMED = "sold-units-claimed"
+    REMOVAL_COUNTED_TWICE = "removal-counted-twice"
+    LATE_RETIREMENT_CLAIMED = "late-retirement-claimed"
+    SOLD_COUNTED_REMOVAL = "sold-counted-removal"
     VOID_ENTRY = "void-entry"
     DUPLICATE_ENTRY = "duplicate-entry"
 
     @property
     def severity(self) -> Severity:
-        warnings = (Kind.POSSIBLY_ISSUED_ELSEWHERE, Kind.EXTERNAL_SERIAL_OVERLAP, Kind.DUPLICATE_ENTRY)
+        warnings = (
+            Kind.POSSIBLY_ISSUED_ELSEWHERE,
+            Kind.EXTERNAL_SERIAL_OVERLAP,
+            Kind.DUPLICATE_ENTRY,
+            Kind.SOLD_COUNTED_REMOVAL,
+        )
         return Severity.WARNING if self in warnings else Severity.BLOCKING
 
     @property
     def voids(self) -> bool:
         """Whether findings of this kind name an entry the rules refuse: one the registry never writes."""
-        return self not in _DOUBLE_ISSUANCE and self != Kind.DUPLICATE_ENTRY
+        return self not in _DOUBLE_ISSUANCE and self not in (Kind.DUPLICATE_ENTRY, Kind.SOLD_COUNTED_REMOVAL)
 
 
 _UNITS = ("issuance", "retirement", "cancellation")
@@ -169,27 +185,43 @@ def record(
 ) -> None:
     """Record a finding raised by the entry at log index ``at`` (written at once, in its transaction)."""
     seq = conn.execute(sa.select(sa.func.count()).select_from(findings).where(findings.c.idx == at)).scalar_one()
-    conn.execute(
-        findings.insert().values(
-            idx=at,
-            seq=seq,
-            kind=kind.value,
-            severity=kind.severity.value,
-            message=message,
-            evidence=" ".join(str(i) for i in sorted({*evidence, at})),
-            project=project,
-            account=account,
-            detail=canonical.encode(detail or {}).decode(),
-        )
+    row, unit_rows = rows(
+        at, seq, kind, message, evidence=evidence, units=units, project=project, account=account, detail=detail
     )
-    if units:
-        conn.execute(
-            finding_units.insert(),
-            [
-                {"idx": at, "seq": seq, "part": n, "batch": u.batch, "first": u.first, "last": u.last}
-                for n, u in enumerate(units)
-            ],
-        )
+    conn.execute(findings.insert().values(**row))
+    if unit_rows:
+        conn.execute(finding_units.insert(), unit_rows)
+
+
+def rows(
+    at: int,
+    seq: int,
+    kind: Kind,
+    message: str,
+    *,
+    evidence: Iterable[int],
+    units: Sequence[Units] = (),
+    project: str | None = None,
+    account: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The reg_findings row and reg_finding_units rows of the ``seq``-th finding raised by entry ``at``."""
+    row = {
+        "idx": at,
+        "seq": seq,
+        "kind": kind.value,
+        "severity": kind.severity.value,
+        "message": message,
+        "evidence": " ".join(str(i) for i in sorted({*evidence, at})),
+        "project": project,
+        "account": account,
+        "detail": canonical.encode(detail or {}).decode(),
+    }
+    unit_rows = [
+        {"idx": at, "seq": seq, "part": n, "batch": u.batch, "first": u.first, "last": u.last}
+        for n, u in enumerate(units)
+    ]
+    return row, unit_rows
 
 
 # --- double issuance ---------------------------------------------------------------------------
@@ -422,7 +454,14 @@ def record_void(state: WorkingState, at: int, event: AnyEvent | None, error: Exc
         evidence = (error.since,)
     elif kind != Kind.VOID_ENTRY and isinstance(serial := getattr(event, "serial", None), serials.SerialRange):
         units = [Units(serial.batch, serial.first, serial.last)]
-    if isinstance(error, IdempotencyConflictError | AlreadyClaimedError | AlreadyExistsError):
+    if isinstance(
+        error,
+        IdempotencyConflictError
+        | AlreadyClaimedError
+        | AlreadyExistsError
+        | CountedInInventoryError
+        | ClaimedAsCreditError,
+    ):
         evidence = (error.index,)
     if isinstance(event, Claimed):
         evidence = (*evidence, event.retirement)  # the retirement it claims
@@ -482,6 +521,9 @@ _CLAIMING: dict[type[Exception], Kind] = {
     UnitsExpiredError: Kind.EXPIRED_UNITS_CLAIMED,
     WrongPeriodError: Kind.CLAIMED_FOR_ANOTHER_PERIOD,
     SoldUnitsError: Kind.SOLD_UNITS_CLAIMED,
+    CountedInInventoryError: Kind.REMOVAL_COUNTED_TWICE,
+    ClaimedAsCreditError: Kind.REMOVAL_COUNTED_TWICE,
+    LateRetirementError: Kind.LATE_RETIREMENT_CLAIMED,
 }
 
 

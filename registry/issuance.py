@@ -51,6 +51,7 @@ def issue(state: WorkingState, event: Issued, at: Position) -> SerialRange:
             durability_years=event.durability_years,
             expires=event.expires,
             report_sha256=event.report_sha256,
+            corresponding_adjustment=event.corresponding_adjustment,
             supplier=event.supplier,
             verifier=event.verifier,
             issued_at=at.index,

@@ -269,3 +269,32 @@ def to_json(steps: Iterable[Step]) -> dict[str, Any]:
             for i, p in step.parents
         ],
     }
+
+
+def sold_by(conn: Connection, at: int, serial: SerialRange, account: str) -> int | None:
+    """The first log index at which ``account`` sold any unit of ``serial`` on its way to the step at ``at``.
+
+    Walks the steps' ``parents`` back towards the issuance in the state tables (one primary-key
+    lookup per step, so it stays cheap however many blocks the batch has) rather than the
+    in-memory graph: the claim rules run while the log is applied, and replay must reach the
+    same answer.
+    """
+    query = sa.select(movements.c.idx, movements.c.kind, movements.c.sender, movements.c.parents).where(
+        movements.c.idx == sa.bindparam("step"),
+        movements.c.batch == serial.batch,
+        movements.c.first <= serial.last,
+        movements.c.last >= serial.first,
+    )
+    sold: int | None = None
+    seen: set[int] = set()
+    stack = [at]
+    while stack:
+        step = stack.pop()
+        if step in seen:
+            continue
+        seen.add(step)
+        for row in conn.execute(query, {"step": step}):
+            if row.kind == "sale" and row.sender == account:
+                sold = step if sold is None else min(sold, step)
+            stack.extend(int(parent) for parent in row.parents.split())
+    return sold

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from registry import inventories
 from registry.blocks import covering, record_movement, require_movable, resolve
 from registry.events import Retired
 from registry.position import Position
@@ -47,3 +48,4 @@ def retire(state: WorkingState, event: Retired, at: Position) -> None:
             "jurisdiction": event.jurisdiction,
         },
     )
+    inventories.check_leaving(state, event, at)

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-STATE_VERSION = 3
+STATE_VERSION = 4
 """Bump when a table below changes: opening a registry then rebuilds its state from the log."""
 
 metadata = sa.MetaData()
@@ -96,6 +96,7 @@ batches = sa.Table(
     sa.Column("durability_years", sa.Integer, nullable=False),
     sa.Column("expires", sa.Date),
     sa.Column("report_sha256", sa.String(64), nullable=False),
+    sa.Column("corresponding_adjustment", sa.Boolean),  # None: the issuance does not say
     sa.Column("supplier", sa.String(64), nullable=False),
     sa.Column("verifier", sa.String(64), nullable=False),
     sa.Column("issued_at", sa.BigInteger, nullable=False),
@@ -178,6 +179,52 @@ claims = sa.Table(
     sa.Index("ix_reg_claims_batch", "batch", "first"),
 )
 
+inventories = sa.Table(
+    "reg_inventories",
+    metadata,
+    # A city's inventory for a reporting year (an ``inventory`` event); a revision supersedes it.
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("city", sa.String(64), nullable=False),
+    sa.Column("year", sa.Integer, nullable=False),
+    sa.Column("period_start", sa.Date, nullable=False),
+    sa.Column("period_end", sa.Date, nullable=False),
+    sa.Column("base_year", sa.Boolean, nullable=False),
+    sa.Column("gwp", sa.String(8), nullable=False),
+    sa.Column("revises", sa.BigInteger),
+    sa.Column("superseded_by", sa.BigInteger),  # None while it is the city's inventory for the year
+    sa.Index("ix_reg_inventories_city", "city", "year"),
+)
+inventory_emissions = sa.Table(
+    "reg_inventory_emissions",
+    metadata,
+    # One line of an inventory: a GPC sector and scope, in tonnes or a notation key.
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("line", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("sector", sa.String(20), nullable=False),
+    sa.Column("subsector", sa.String(500)),
+    sa.Column("scope", sa.SmallInteger, nullable=False),
+    sa.Column("tonnes", sa.BigInteger),
+    sa.Column("notation", sa.String(2)),
+)
+inventory_removals = sa.Table(
+    "reg_inventory_removals",
+    metadata,
+    # Removals inside the city's boundary that an inventory counts; ``project`` when also credited.
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("line", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("method", sa.String(40), nullable=False),
+    sa.Column("durability", sa.String(10), nullable=False),
+    sa.Column("tonnes", sa.BigInteger, nullable=False),
+    sa.Column("project", sa.String(64), index=True),
+    sa.Column("description", sa.String(500)),
+)
+policies = sa.Table(
+    "reg_policies",
+    metadata,
+    # The claim rules the operator set (a ``policy`` event), in force from ``idx`` on.
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("retirement_window_days", sa.Integer),
+)
 findings = sa.Table(
     "reg_findings",
     metadata,
@@ -277,6 +324,10 @@ STATE_TABLES = (
     retirements,
     cancellations,
     claims,
+    inventories,
+    inventory_emissions,
+    inventory_removals,
+    policies,
     findings,
     finding_units,
     imports,

@@ -19,7 +19,19 @@ from typing import Any
 from sqlalchemy import exc as sa_exc
 
 from ledger.dsse import Envelope
-from registry import accounts, authority, cancellations, claims, imports, issuance, projects, retirements, transfers
+from registry import (
+    accounts,
+    authority,
+    cancellations,
+    claims,
+    imports,
+    inventories,
+    issuance,
+    policy,
+    projects,
+    retirements,
+    transfers,
+)
 from registry.errors import IdempotencyConflictError, InvalidEventError, UnauthorisedError, WrongRegistryError
 from registry.events import (
     AccountOpened,
@@ -27,11 +39,13 @@ from registry.events import (
     Cancelled,
     Claimed,
     Imported,
+    Inventoried,
     Issued,
     KeyBound,
     KeyRevoked,
     KeyRotated,
     OperatorEvent,
+    PolicySet,
     ProjectRegistered,
     Retired,
     Sold,
@@ -56,11 +70,25 @@ HANDLERS: dict[type[AnyEvent], Handler] = {
     Cancelled: cancellations.cancel,
     Imported: imports.import_rows,
     Claimed: claims.claim,
+    Inventoried: inventories.record_inventory,
+    PolicySet: policy.set_policy,
 }
 
 
 DIRECT_WRITERS: frozenset[type[AnyEvent]] = frozenset(
-    {AccountOpened, KeyBound, KeyRotated, KeyRevoked, ProjectRegistered, Issued, Cancelled, Imported, Claimed}
+    {
+        AccountOpened,
+        KeyBound,
+        KeyRotated,
+        KeyRevoked,
+        ProjectRegistered,
+        Issued,
+        Cancelled,
+        Imported,
+        Claimed,
+        Inventoried,
+        PolicySet,
+    }
 )
 """Event types whose handlers write to the database directly: they run in a savepoint, and the
 caches they could make stale are dropped after them (registry.working). The others — the bulk

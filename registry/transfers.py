@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from registry import inventories
 from registry.blocks import covering, record_movement, require_movable, resolve
 from registry.errors import RuleError
 from registry.events import Sold, Transferred
@@ -27,3 +28,5 @@ def transfer(state: WorkingState, event: Transferred | Sold, at: Position) -> No
     require_movable(found, serial, event.sender, BlockStatus.HELD)
     state.replace_blocks(found, serial.first, serial.last, holder=event.to, status=BlockStatus.HELD, at=at.index)
     record_movement(state, at.index, 0, event.type, serial, sender=event.sender, receiver=event.to, came_from=found)
+    if isinstance(event, Sold):
+        inventories.check_leaving(state, event, at)

@@ -89,6 +89,16 @@ _CRCF = frozenset(
 )
 
 
+class GpcSector(StrEnum):
+    """The sectors of a city inventory (GHG Protocol for Cities, GPC, ch. 4)."""
+
+    STATIONARY_ENERGY = "stationary-energy"
+    TRANSPORT = "transport"
+    WASTE = "waste"
+    IPPU = "ippu"  # industrial processes and product use
+    AFOLU = "afolu"  # agriculture, forestry and other land use
+
+
 class CancellationReason(StrEnum):
     """Why the operator cancels units."""
 

@@ -32,7 +32,19 @@ from sortedcontainers import SortedDict
 from sqlalchemy.engine import Connection
 
 from registry.errors import UnknownError
-from registry.schema import account_keys, accounts, batches, blocks, events, movements, projects, retirements
+from registry.schema import (
+    account_keys,
+    accounts,
+    batches,
+    blocks,
+    events,
+    finding_units,
+    findings,
+    inventory_removals,
+    movements,
+    projects,
+    retirements,
+)
 from registry.vocabulary import BlockStatus, Role, UnitType
 
 
@@ -167,12 +179,11 @@ class Cache:
     projects: dict[str, Project] = field(default_factory=dict)
     batches: dict[int, BatchInfo] = field(default_factory=dict)
     blocks: dict[int, BlockIndex] = field(default_factory=dict)
+    counted: frozenset[str] | None = None
+    """The projects whose removals some city inventory counts (registry.inventories)."""
 
     def clear(self) -> None:
-        self.accounts.clear()
-        self.keys.clear()
-        self.projects.clear()
-        self.batches.clear()
+        self.forget_rows()
         self.blocks.clear()
 
     def forget_rows(self) -> None:
@@ -181,9 +192,17 @@ class Cache:
         self.keys.clear()
         self.projects.clear()
         self.batches.clear()
+        self.counted = None
+
+    def counted_projects(self, conn: Connection) -> frozenset[str]:
+        """The projects that some inventory (current or revised) links a removal line to."""
+        if self.counted is None:
+            query = sa.select(inventory_removals.c.project).where(inventory_removals.c.project.is_not(None)).distinct()
+            self.counted = frozenset(conn.execute(query).scalars())
+        return self.counted
 
 
-_TABLES = {table.name: table for table in (events, movements, retirements)}
+_TABLES = {table.name: table for table in (events, movements, retirements, findings, finding_units)}
 APPEND_ONLY = tuple(_TABLES)
 
 

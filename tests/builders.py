@@ -87,9 +87,16 @@ class World:
         return self.registry.submit(self.envelope(command, *signers))
 
     def issue(
-        self, quantity: int = 1000, *, project: str = "perm", buffer: int = 0, year: int = 2028, **options: Any
+        self,
+        quantity: int = 1000,
+        *,
+        project: str = "perm",
+        buffer: int = 0,
+        year: int = 2028,
+        supplier: str | None = None,
+        **options: Any,
     ) -> SerialRange:
-        supplier = {"perm": "supplier", "farm": "supplier", "avoid": "supplier-2"}.get(project, "supplier")
+        supplier = supplier or {"perm": "supplier", "farm": "supplier", "avoid": "supplier-2"}.get(project, "supplier")
         if project == "farm":
             options.setdefault("expires", f"{year + 8}-12-31")
         command = commands.issue(

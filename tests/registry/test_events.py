@@ -170,6 +170,19 @@ VALID: dict[str, Command] = {
         ],
         problems=[{"row": 2, "field": "Serial Number", "reason": "does not parse"}],
     ),
+    "inventory": commands.inventory(
+        ORIGIN,
+        "city-a",
+        2014,
+        period=("2013-07-01", "2014-06-30"),
+        emissions=[
+            {"sector": "stationary-energy", "subsector": "buildings", "scope": 2, "tonnes": 30000},
+            {"sector": "transport", "scope": 3, "notation": "NE"},
+        ],
+        removals=[{"method": "afforestation-reforestation", "durability": "temporary", "tonnes": 400}],
+        event_id="inventory-1",
+    ),
+    "policy": commands.policy(ORIGIN, "operator", retirement_window_days=365, event_id="policy-1"),
 }
 
 
