@@ -756,3 +756,29 @@ def test_a_bad_query_parameter_is_a_422_problem_naming_it(scenario: Api, path: s
     parameter = path.split("?")[1].split("=", maxsplit=1)[0]
     body = assert_problem(scenario.client.get(path), 422, "invalid-request", names=(parameter,))
     assert [e["field"] for e in body["errors"]] == [f"query.{parameter}"]
+
+
+# --- inventories and claims ------------------------------------------------------------------------
+
+
+def test_inventories_and_claims_go_through_the_write_api_with_their_own_problems(api: Api) -> None:
+    emissions = [{"sector": "transport", "scope": 1, "tonnes": 1000}]
+    first = api.submit(commands.inventory(api.origin, "city-a", 2029, emissions=emissions), "city-a")["index"]
+    with writes_nothing(api):
+        again = api.post(api.envelope(commands.inventory(api.origin, "city-a", 2029, emissions=emissions), "city-a"))
+    assert_problem(again, 409, "inventory-exists", field="revises", facts={"index": first})
+    with writes_nothing(api):
+        shapeless = api.post(
+            api.envelope(commands.inventory(api.origin, "city-a", 2030, emissions=[{"sector": "transport"}]), "city-a")
+        )
+    assert_problem(shapeless, 422, "invalid-event", field="emissions.0.scope")
+    api.submit(commands.policy(api.origin, "operator", retirement_window_days=0), "operator")
+    api.submit(issuance(api), "supplier", "verifier")
+    retire = commands.retire(
+        api.origin, "supplier", "perm.2028.1.101-110", "compensation", "FI-19", beneficiary_account="city-a", year=2020
+    )
+    retirement = api.submit(retire, "supplier")["index"]
+    claim = commands.claim(api.origin, "city-a", retirement, "perm.2028.1.101-110", 2020)
+    with writes_nothing(api):
+        late = api.post(api.envelope(claim, "city-a"))
+    assert_problem(late, 422, "retired-too-late", field="retirement", names=("2020-12-31",))

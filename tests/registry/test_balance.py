@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from registry import balance, commands, findings
+from registry import balance, commands, findings, schema
 from registry.errors import (
     ClaimedAsCreditError,
     CountedInInventoryError,
@@ -194,6 +195,38 @@ def test_a_claim_entry_for_a_removal_the_city_counts_is_void_and_found(engine: E
     assert [(f.kind, f.idx, f.evidence, f.account) for f in found if f.kind == Kind.REMOVAL_COUNTED_TWICE] == [
         (Kind.REMOVAL_COUNTED_TWICE, at, (counted, retirement, at), "city-a")
     ]
+
+
+def test_an_inventory_entry_counting_a_claimed_removal_is_void_and_found(engine: Engine) -> None:
+    w = world(engine)
+    city_forest(w)
+    forest = w.issue(1000, project="forest", expires="2036-12-31", supplier="city-a", year=2029)
+    retirement = retired_for(w, forest, "city-a", holder="city-a")
+    claimed_at = claim(w, "city-a", retirement, forest)
+    line = {"method": "afforestation-reforestation", "durability": "temporary", "tonnes": 1000, "project": "forest"}
+    at = around(w, commands.inventory(w.origin, "city-a", 2029, emissions=GROSS, removals=[line]), "city-a")
+    read_log(w)
+    with w.engine.connect() as conn:
+        found = findings.load(conn, kind=Kind.REMOVAL_COUNTED_TWICE)
+        assert inventories_of(conn) == []  # void: it changed nothing
+    assert [(f.idx, f.evidence, f.account) for f in found] == [(at, (claimed_at, at), "city-a")]
+    replays_to_the_same_state(w)
+
+
+def test_a_claim_entry_on_a_late_retirement_is_void_and_found(engine: Engine) -> None:
+    w = world(engine)
+    serial = w.issue(100)
+    w.submit(commands.policy(w.origin, OPERATOR, retirement_window_days=30), OPERATOR)
+    late = retired_for(w, serial, "city-a", year=2021)
+    at = around(w, commands.claim(w.origin, "city-a", late, str(serial), 2021), "city-a")
+    read_log(w)
+    with w.engine.connect() as conn:
+        found = findings.load(conn, kind=Kind.LATE_RETIREMENT_CLAIMED)
+    assert [(f.idx, f.evidence, f.account) for f in found] == [(at, (late, at), "city-a")]
+
+
+def inventories_of(conn: Any) -> list[Any]:
+    return list(conn.execute(sa.select(schema.inventories)).all())
 
 
 def test_selling_credits_from_a_counted_removal_is_found_and_added_to_the_positive_side(engine: Engine) -> None:
