@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import event_routes, lineage_routes, log_routes, problems, registry_routes
+from api import city_routes, event_routes, lineage_routes, log_routes, problems, registry_routes
 from registry.node import Node
 
 
@@ -31,4 +31,5 @@ def create_app(node: Node) -> FastAPI:
     app.include_router(event_routes.router)
     app.include_router(registry_routes.router)
     app.include_router(lineage_routes.router)
+    app.include_router(city_routes.router)
     return app

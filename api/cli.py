@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from api import cli_events, cli_lineage
+from api import cli_city, cli_events, cli_lineage
 from api.console import console
 from api.console import fail as _fail
 from ledger.audit import AuditError, audit_log
@@ -30,6 +30,7 @@ from registry.node import initialise_registry, open_node
 app = typer.Typer(help="A verifiable registry for carbon removal credits.", no_args_is_help=True)
 cli_events.register(app)
 cli_lineage.register(app)
+cli_city.register(app)
 
 DataDirOption = Annotated[Path, typer.Option("--data-dir", help="The registry's data directory.")]
 DatabaseOption = Annotated[

@@ -206,7 +206,7 @@ def _sold_credits(conn: Connection, city: Row[Any], inventory: Row[Any], book: _
         if not tonnes:
             continue
         if project in linked:
-            counted.append({"project": project, "tonnes": tonnes, "evidence": [*evidence, inventory.idx]})
+            counted.append({"project": project, "tonnes": tonnes, "evidence": sorted({*evidence, inventory.idx})})
         else:
             book.warn(
                 "sold-removal-not-counted",
@@ -223,8 +223,9 @@ def _sold_credits(conn: Connection, city: Row[Any], inventory: Row[Any], book: _
 
 
 def _left_city(conn: Connection, project: str, city: str, start: dt.date, end: dt.date) -> tuple[int, list[int]]:
-    """Units of ``project`` issued for a period overlapping ``start..end`` that were ever sold, or
-    retired for someone other than ``city``; each unit once, however often it moved."""
+    """Units of ``project`` issued for a period overlapping ``start..end`` that were ever sold (to
+    anyone but ``city``), or retired for someone other than ``city``; each unit once, however
+    often it moved."""
     rows = conn.execute(
         sa.select(
             movements.c.idx,
@@ -246,7 +247,7 @@ def _left_city(conn: Connection, project: str, city: str, start: dt.date, end: d
     ranges: dict[int, list[tuple[int, int]]] = defaultdict(list)
     evidence: set[int] = set()
     for row in rows:
-        if row.kind == "retirement" and row.receiver == city:
+        if row.receiver == city:  # bought by the city, or retired for it: not sold away
             continue
         ranges[row.batch].append((row.first, row.last))
         evidence.add(row.idx)

@@ -12,6 +12,7 @@ the facts a caller needs as attributes::
     ├── RecordNotFoundError      a read asked for something that does not exist
     ├── ReplayError              a log entry cannot be applied on replay: state cannot be rebuilt
     ├── StateMismatchError       the state tables differ from what the log replays to
+    ├── StatementError           a signed net-emissions statement does not verify (registry.attestation)
     └── ConflictError            the event conflicts with current state
         ├── NotHolderError       the units are held by someone else (or were moved meanwhile)
         ├── UnitsRetiredError    the units were retired: they never move again
@@ -278,3 +279,19 @@ class StateMismatchError(RegistryError):
         super().__init__(f"table {table}: {detail}")
         self.table = table
         self.detail = detail
+
+
+class StatementError(RegistryError):
+    """A signed net-emissions statement cannot be made, or does not verify (registry.attestation).
+
+    ``step`` names the check that failed (bundle, checkpoint, note, entries, figures) and
+    ``index`` the log entry at fault, when there is one.
+    """
+
+    code = "statement-invalid"
+
+    def __init__(self, step: str, message: str, index: int | None = None) -> None:
+        super().__init__(f"{step}: {message}")
+        self.step = step
+        self.message = message
+        self.index = index

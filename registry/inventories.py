@@ -187,7 +187,8 @@ def check_leaving(state: WorkingState, event: Sold | Retired, at: Position) -> N
     ).one()
     seq = 0
     for counted in counting(state.conn, serial.project, batch.monitoring_start, batch.monitoring_end):
-        if isinstance(event, Retired) and event.beneficiary.account == counted.city:
+        receiver = event.beneficiary.account if isinstance(event, Retired) else event.to
+        if receiver == counted.city:  # retired for the city, or bought by it: not leaving it
             continue
         # A sale is applied in the working state, so its finding waits with its other rows.
         units = findings.Units(serial.batch, serial.first, serial.last)
@@ -215,7 +216,7 @@ def _sold_before(conn: Connection, city: str, project: str, period: tuple[dt.dat
             .order_by(movements.c.idx, movements.c.part)
         )
         for row in left:
-            if row.kind == "retirement" and row.receiver == city:
+            if row.receiver == city:
                 continue
             kind, message, facts = _warning(counted, findings.Units(number, row.first, row.last), row.kind, row.idx)
             findings.record(conn, at, kind, message, **facts)
