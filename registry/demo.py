@@ -11,7 +11,9 @@ national municipality codes: Statistics Finland, DANE DIVIPOLA, ABS LGA codes). 
 follow the scenarios file: Turku 2029 retires 60,000 t of permanent removals and 29,000 t of
 carbon farming units expiring in 2036; Helsinki retires 1,200,000 t for 2030; Bogotá retires
 Colombian nature-based removals for 2022; Melbourne retires 51,030 t of avoidance credits for
-FY2013-14; Espoo sells 10,000 t from its own forest to a company.
+FY2013-14; Espoo sells 10,000 t from its own forest to a company. The cities then log their
+inventories and claim what they may (registry.demo_cities), so that each city's
+net-emissions statement shows its scenario.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.keys import SignerKey
-from registry import commands, queries
+from registry import commands, demo_cities, queries
 from registry.datadir import DEFAULT_ORIGIN, DataDir
 from registry.node import Node, initialise_registry
 from registry.serials import SerialRange
@@ -232,12 +234,17 @@ def build_demo(
             external_ids=ids,
         )
         demo.submit(command, supplier)
-    _credit_lives(demo)
+    retired = _credit_lives(demo)
+    for command, signer in demo_cities.city_events(origin, retired):
+        demo.submit(command, signer)
     return node
 
 
-def _credit_lives(demo: DemoBuilder) -> None:
-    """Issuances, sales, transfers, retirements and a reversal, in the order they would happen."""
+def _credit_lives(demo: DemoBuilder) -> dict[str, list[tuple[int, SerialRange]]]:
+    """Issuances, sales, transfers, retirements and a reversal, in the order they would happen.
+
+    Returns the retirements made for each city: (log index, units), in log order.
+    """
     o = demo.origin
     batches = (
         # label, project, verifier, vintage, quantity, buffer, expiry
@@ -262,6 +269,8 @@ def _credit_lives(demo: DemoBuilder) -> None:
             demo.submit(commands.sell(o, seller, buyer, str(serial), price=(price, currency)), seller)
         return serial
 
+    retired: dict[str, list[tuple[int, SerialRange]]] = {}
+
     def retire(serial: SerialRange, holder: str, city: str | None, jurisdiction: str, **period: Any) -> None:
         purpose = "compensation of residual emissions" if city else "voluntary contribution"
         command = commands.retire(
@@ -274,7 +283,9 @@ def _credit_lives(demo: DemoBuilder) -> None:
             beneficiary_name=None if city else ACCOUNTS[holder][1],
             **period,
         )
-        demo.submit(command, holder)
+        index = demo.submit(command, holder)
+        if city is not None:
+            retired.setdefault(city, []).append((index, serial))
 
     # Turku 2029: 60,000 t of permanent removals (BECCS and biochar) and 29,000 t of carbon
     # farming units expiring in 2036, all retired for 2029.
@@ -303,3 +314,4 @@ def _credit_lives(demo: DemoBuilder) -> None:
     # A wildfire on the Colombian project: 5,000 t lost, drawn from its buffer pool.
     fire = "wildfire in the project area, March 2023"
     demo.submit(commands.cancel(o, OPERATOR, "reversal", fire, project="co-forest-1", quantity=5_000), OPERATOR)
+    return retired

@@ -64,7 +64,7 @@ def test_verify_receipt_accepts_a_served_receipt_and_refuses_a_changed_one(tmp_p
     vkey = str(root / "log.vkey")
     code, output = _run("verify-receipt", str(good), "--vkey", vkey)
     assert code == 0, output
-    assert "included in localhost/carbon-registry at size 50" in output
+    assert "included in localhost/carbon-registry at size 65" in output
     code, output = _run("verify-receipt", str(bad), "--vkey", vkey)
     assert code == 1
     assert "receipt does not verify" in output
