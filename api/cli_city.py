@@ -202,5 +202,5 @@ def register(app: typer.Typer) -> None:
     app.command("statement")(statement_command)
     app.command("verify-statement")(verify_statement_command)
     # Signed and submitted like every event verb of api.cli_events.
-    app.command("inventory")(cli_events._command(inventory))
-    app.command("policy")(cli_events._command(policy))
+    app.command("inventory")(cli_events.event_command(inventory))
+    app.command("policy")(cli_events.event_command(policy))

@@ -564,7 +564,7 @@ def cancel(
 _COMMON = inspect.signature(EventOptions, eval_str=True).parameters
 
 
-def _command(verb: Callable[..., Builder]) -> Callable[..., None]:
+def event_command(verb: Callable[..., Builder]) -> Callable[..., None]:
     """A typer command taking ``verb``'s options and :class:`EventOptions`, that submits the event."""
 
     def run(**values: Any) -> None:
@@ -581,4 +581,4 @@ def _command(verb: Callable[..., Builder]) -> Callable[..., None]:
 def register(app: typer.Typer) -> None:
     """Add the event verbs to ``app`` as top-level commands."""
     for name, verb in _VERBS:
-        app.command(name)(_command(verb))
+        app.command(name)(event_command(verb))

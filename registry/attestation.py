@@ -530,7 +530,7 @@ class _Recount:
         _same(
             "shares.durable",
             {"tonnes": durable, "of": negative, "percent": percent(durable, negative) if negative else None},
-            share,
+            {key: share.get(key) for key in ("tonnes", "of", "percent")},
         )
 
 

@@ -22,7 +22,6 @@ up to two places, computed in integers.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -74,11 +73,13 @@ def statement(conn: Connection, city: str, year: int) -> dict[str, Any]:
     if inventory is None:
         raise RecordNotFoundError(f"{city!r} has no inventory for {year}")
     book = _Book()
+    place = _place(conn, account, inventory)
     gross = _gross(conn, inventory, book)
     removals = _removals(conn, inventory)
     retired = _retired_credits(conn, city, year, book)
-    sold = _sold_credits(conn, account, inventory, book)
-    _unclaimed_retirements(conn, city, year, inventory, book)
+    _counted_unlinked(place, removals, retired, book)
+    sold = _sold_credits(conn, account, inventory, place, book)
+    _unclaimed_retirements(conn, city, inventory, place, book)
     positive, negative = gross["tonnes"] + sold["tonnes"], removals["tonnes"] + retired["tonnes"]
     shares = _shares(conn, city, year, negative, removals, retired, book)
     applied = conn.execute(sa.select(registry_head.c.applied)).scalar_one()
@@ -182,27 +183,34 @@ def _gross(conn: Connection, inventory: Row[Any], book: _Book) -> dict[str, Any]
     }
 
 
-def _sold_credits(conn: Connection, city: Row[Any], inventory: Row[Any], book: _Book) -> dict[str, Any]:
-    """Units of removals inside the city's boundary, issued for the reporting period, that were
+@dataclass(frozen=True)
+class _Place:
+    """The projects inside the city's boundary, and those its inventory links a removal line to."""
+
+    inside: frozenset[str]
+    linked: frozenset[str]
+
+
+def _place(conn: Connection, city: Row[Any], inventory: Row[Any]) -> _Place:
+    linked = conn.execute(
+        sa.select(inventory_removals.c.project).where(
+            inventory_removals.c.idx == inventory.idx, inventory_removals.c.project.is_not(None)
+        )
+    ).scalars()
+    inside = conn.execute(
+        sa.select(projects.c.id).where(projects.c.country == city.country, projects.c.municipality == city.municipality)
+    ).scalars()
+    return _Place(frozenset(inside), frozenset(linked))
+
+
+def _sold_credits(conn: Connection, city: Row[Any], inventory: Row[Any], place: _Place, book: _Book) -> dict[str, Any]:
+    """Units of removals inside the city's boundary, of the reporting year's vintage, that were
     sold or retired for anyone else. Counted where the inventory counts that removal (a linked
     line): the city may instead stop counting it, and then nothing is added."""
-    linked = set(
-        conn.execute(
-            sa.select(inventory_removals.c.project).where(
-                inventory_removals.c.idx == inventory.idx, inventory_removals.c.project.is_not(None)
-            )
-        ).scalars()
-    )
-    inside = set(
-        conn.execute(
-            sa.select(projects.c.id).where(
-                projects.c.country == city.country, projects.c.municipality == city.municipality
-            )
-        ).scalars()
-    )
+    linked, inside = place.linked, place.inside
     counted: list[dict[str, Any]] = []
     for project in sorted(linked | inside):
-        tonnes, evidence = _left_city(conn, project, city.id, inventory.period_start, inventory.period_end)
+        tonnes, evidence = _left_city(conn, project, city.id, inventory.year)
         if not tonnes:
             continue
         if project in linked:
@@ -222,10 +230,29 @@ def _sold_credits(conn: Connection, city: Row[Any], inventory: Row[Any], book: _
     }
 
 
-def _left_city(conn: Connection, project: str, city: str, start: dt.date, end: dt.date) -> tuple[int, list[int]]:
-    """Units of ``project`` issued for a period overlapping ``start..end`` that were ever sold (to
-    anyone but ``city``), or retired for someone other than ``city``; each unit once, however
-    often it moved."""
+def _counted_unlinked(place: _Place, removals: dict[str, Any], retired: dict[str, Any], book: _Book) -> None:
+    """Warn where the city claims credits of a project inside its boundary while its inventory
+    counts, without naming a project, a removal of the same method: possibly the same tonne twice
+    (a linked line would have refused the claim: registry.claims)."""
+    unlinked = {line["method"] for line in removals["lines"] if "project" not in line}
+    for credit in retired["projects"]:
+        if credit["project"] in place.inside and credit["method"] in unlinked:
+            book.warn(
+                "possibly-counted-twice",
+                f"the city claims {credit['tonnes']} t of {credit['project']!r}, a project inside its boundary, "
+                f"and its inventory counts {credit['method']} removals without linking them to a project: if "
+                "they are the same removal, link the line (the claim will then be refused) or drop it",
+                [*credit["evidence"], *removals["evidence"]],
+            )
+
+
+def _left_city(conn: Connection, project: str, city: str, year: int) -> tuple[int, list[int]]:
+    """Units of ``project``'s batches of vintage ``year`` that were ever sold (to anyone but
+    ``city``), or retired for someone other than ``city``; each unit once, however often it moved.
+
+    A batch belongs to the reporting year of its vintage, so a batch monitored over several
+    years is added to one statement, not to each year it overlaps.
+    """
     rows = conn.execute(
         sa.select(
             movements.c.idx,
@@ -238,8 +265,7 @@ def _left_city(conn: Connection, project: str, city: str, start: dt.date, end: d
         .join(batches, batches.c.number == movements.c.batch)
         .where(
             batches.c.project == project,
-            batches.c.monitoring_start <= end,
-            batches.c.monitoring_end >= start,
+            batches.c.vintage == year,
             movements.c.kind.in_(("sale", "retirement")),
         )
         .order_by(movements.c.batch, movements.c.first)
@@ -401,7 +427,7 @@ def _retired_credits(conn: Connection, city: str, year: int, book: _Book) -> dic
             "adjustment): counted, but they do not meet the EU CRCF quality criteria",
             credit.evidence,
         )
-    _reversals(conn, credits, book)
+    _reversals(conn, {c.project: c.claims for c in credits.values()} | _claims_of(contribution), book)
     listed = [
         {
             "project": c.project,
@@ -445,19 +471,24 @@ def _blocked(conn: Connection, city: str, year: int) -> dict[int, tuple[set[str]
     return found
 
 
-def _reversals(conn: Connection, credits: dict[str, _Credit], book: _Book) -> None:
-    """Reversals of the projects whose claimed units count, and how each was made good.
+def _claims_of(evidence: dict[str, list[int]]) -> dict[str, list[int]]:
+    """The claim indices among each project's evidence (a claim is the first of every four)."""
+    return {project: indices[::4] for project, indices in evidence.items()}
+
+
+def _reversals(conn: Connection, claimed: dict[str, list[int]], book: _Book) -> None:
+    """Reversals of the projects the city claimed units of, and how each was made good.
 
     Claimed units are retired, and a retirement is irreversible: a reversal is drawn from the
     project's buffer pool, then from units still held (registry.cancellations). What it leaves
     for the city to replace is therefore nothing — but the statement says so, with evidence.
     """
-    if not credits:
+    if not claimed:
         return
     rows = conn.execute(
         sa.select(cancellations)
         .where(
-            cancellations.c.project.in_(sorted(credits)), cancellations.c.reason == CancellationReason.REVERSAL.value
+            cancellations.c.project.in_(sorted(claimed)), cancellations.c.reason == CancellationReason.REVERSAL.value
         )
         .order_by(cancellations.c.idx)
     ).all()
@@ -474,14 +505,15 @@ def _reversals(conn: Connection, credits: dict[str, _Credit], book: _Book) -> No
                 f"buffer pool ({row.from_buffer} t)"
                 + (f" and from units still held ({held} t)" if held else "")
                 + ": the city's claimed units stand",
-                "evidence": sorted({row.idx, *credits[row.project].claims}),
+                "evidence": sorted({row.idx, *claimed[row.project]}),
             }
         )
 
 
-def _unclaimed_retirements(conn: Connection, city: str, year: int, inventory: Row[Any], book: _Book) -> None:
-    """Units retired for the city for a period overlapping the reporting period that no claim took."""
-    start, end = inventory.period_start, inventory.period_end
+def _unclaimed_retirements(conn: Connection, city: str, inventory: Row[Any], place: _Place, book: _Book) -> None:
+    """Units retired for the city for a period overlapping the reporting period that no claim
+    took, each with the reason a claim would give (or ``not-claimed`` when it would count)."""
+    start, end, year = inventory.period_start, inventory.period_end, inventory.year
     rows = conn.execute(
         sa.select(
             retirements.c.idx,
@@ -490,6 +522,7 @@ def _unclaimed_retirements(conn: Connection, city: str, year: int, inventory: Ro
             retirements.c.last,
             batches.c.project,
             batches.c.expires,
+            batches.c.corresponding_adjustment,
             projects.c.unit_type,
         )
         .join(batches, batches.c.number == retirements.c.batch)
@@ -526,6 +559,22 @@ def _unclaimed_retirements(conn: Connection, city: str, year: int, inventory: Ro
             )
         elif row.expires is not None and row.expires < end:
             book.exclude("units-expired", left, f"{what} expired on {row.expires}, before {year} ended", [row.idx])
+        elif row.project in place.linked:
+            book.exclude(
+                "counted-in-inventory",
+                left,
+                f"{what} were issued for a removal the city's inventory already counts: a claim would count "
+                "the tonne twice and is refused",
+                [row.idx, inventory.idx],
+            )
+        elif not unit_type.is_crcf and not row.corresponding_adjustment:
+            book.exclude(
+                "contribution-only",
+                left,
+                f"{what} are not CRCF units and the host country made no corresponding adjustment: "
+                "a contribution, not compensation, claimed or not",
+                [row.idx],
+            )
         else:
             book.exclude("not-claimed", left, f"{what} are not claimed for {year}: a claim would count them", [row.idx])
 
@@ -577,28 +626,39 @@ def _shares(  # noqa: PLR0917  # private: the parts of one statement
                     "reduce emissions first",
                     [base.idx],
                 )
-    durable = removals["by_durability"]["permanent"] + sum(c["tonnes"] for c in retired["projects"] if c["durable"])
+    durable_credits = [c for c in retired["projects"] if c["durable"]]
+    durable = removals["by_durability"]["permanent"] + sum(c["tonnes"] for c in durable_credits)
+    evidence = set(removals["evidence"] if removals["by_durability"]["permanent"] else [])
+    evidence.update(i for c in durable_credits for i in c["evidence"])
     return {
         "compensation_of_base_year": compensation,
-        "durable": {"tonnes": durable, "of": negative, "percent": percent(durable, negative) if negative else None},
+        "durable": {
+            "tonnes": durable,
+            "of": negative,
+            "percent": percent(durable, negative) if negative else None,
+            "evidence": sorted(evidence),
+        },
     }
 
 
 def _diversification(country: str, removals: dict[str, Any], retired: dict[str, Any]) -> dict[str, Any]:
     """The negative side by removal method and by country (in-boundary removals are the city's own)."""
-    by_method: dict[str, int] = defaultdict(int)
-    by_country: dict[str, int] = defaultdict(int)
-    for method, tonnes in removals["by_method"].items():
-        by_method[method] += tonnes
-        by_country[country] += tonnes
-    for credit in retired["projects"]:
-        by_method[credit["method"]] += credit["tonnes"]
-        by_country[credit["country"]] += credit["tonnes"]
-    total = sum(by_method.values())
+    by_method: dict[str, list[Any]] = defaultdict(lambda: [0, set()])
+    by_country: dict[str, list[Any]] = defaultdict(lambda: [0, set()])
+    parts = [(method, country, tonnes, removals["evidence"]) for method, tonnes in removals["by_method"].items()]
+    parts += [(c["method"], c["country"], c["tonnes"], c["evidence"]) for c in retired["projects"]]
+    for method, where, tonnes, evidence in parts:
+        for counts, name in ((by_method, method), (by_country, where)):
+            counts[name][0] += tonnes
+            counts[name][1].update(evidence)
+    total = sum(tonnes for tonnes, _ in by_method.values())
 
-    def listed(counts: dict[str, int], key: str) -> list[dict[str, Any]]:
-        ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-        return [{key: name, "tonnes": tonnes, "percent": percent(tonnes, total)} for name, tonnes in ordered]
+    def listed(counts: dict[str, list[Any]], key: str) -> list[dict[str, Any]]:
+        ordered = sorted(counts.items(), key=lambda item: (-item[1][0], item[0]))
+        return [
+            {key: name, "tonnes": tonnes, "percent": percent(tonnes, total), "evidence": sorted(evidence)}
+            for name, (tonnes, evidence) in ordered
+        ]
 
     return {"by_method": listed(by_method, "method"), "by_country": listed(by_country, "country")}
 

@@ -8,7 +8,7 @@ anything is written:
 - the units must be removals — not avoidance, reduction or CRCF soil emission reduction
   (JRC guidance: only removals compensate; ``NotRemovalError``);
 - no unit may have been claimed before, by anyone (``AlreadyClaimedError``);
-- the retirement must have been made for a period that includes the reporting year
+- the retirement must have been made for a period that overlaps the reporting period
   (``WrongPeriodError``);
 - the retirement must have been logged within the registry's policy window after the
   reporting period ended, when the operator set one (registry.policy; ``LateRetirementError``);
@@ -81,12 +81,13 @@ def claim(state: WorkingState, event: Claimed, at: Position) -> None:
     if earlier is not None:
         both = serial.sub(max(serial.first, earlier.first), min(serial.last, earlier.last))
         raise AlreadyClaimedError(str(both), earlier.city, earlier.idx)
-    if not retired.period_start.year <= event.year <= retired.period_end.year:
+    period_start, period_end = inventories.reporting_period(conn, event.city, event.year)
+    if retired.period_end < period_start or retired.period_start > period_end:
         raise WrongPeriodError(
             "year",
-            f"the units were retired for {retired.period_start}..{retired.period_end}, not for {event.year}",
+            f"the units were retired for {retired.period_start}..{retired.period_end}, not for {event.year} "
+            f"({period_start}..{period_end})",
         )
-    _, period_end = inventories.reporting_period(conn, event.city, event.year)
     window = policy.in_force(conn, at.index).retirement_window_days
     if window is not None:
         logged = conn.execute(sa.select(events.c.logged_at).where(events.c.idx == event.retirement)).scalar_one()
@@ -97,6 +98,7 @@ def claim(state: WorkingState, event: Claimed, at: Position) -> None:
                 "retirement",
                 f"the retirement was logged on {retired_on}, more than {window} days after the reporting "
                 f"period ended on {period_end} (deadline {deadline})",
+                event.retirement,
             )
     if batch.expires is not None and batch.expires < period_end:
         raise UnitsExpiredError(

@@ -20,7 +20,7 @@ the facts a caller needs as attributes::
         ├── AlreadyExistsError   an account, key or project id is taken
         ├── IdempotencyConflictError  the event id was used for a different event
         ├── BlockedByFindingsError    blocking double-counting findings touch the units
-        └── AlreadyClaimedError  some of the units were claimed before (double claiming)
+        ├── AlreadyClaimedError  some of the units were claimed before (double claiming)
         └── InventoryExistsError the city already has an inventory for the year (revise it)
     RuleError subclasses for claims: NotBeneficiaryError, NotRemovalError, UnitsExpiredError,
     WrongPeriodError, SoldUnitsError, LateRetirementError, CountedInInventoryError; and for
@@ -224,6 +224,10 @@ class LateRetirementError(RuleError):
     """The retirement was logged later than the registry's policy allows after the reporting period."""
 
     code = "retired-too-late"
+
+    def __init__(self, field: str, message: str, index: int) -> None:
+        super().__init__(field, message)
+        self.index = index  # the log index of the retirement
 
 
 class CountedInInventoryError(RuleError):

@@ -458,7 +458,7 @@ class EmissionLine(Model):
 
     sector: Annotated[GpcSector, Field(strict=False)]
     subsector: Text | None = None
-    scope: Literal[1, 2, 3]
+    scope: Annotated[int, Field(ge=1, le=3)]  # strict: JSON true is not scope 1
     tonnes: Tonnes | None = None
     notation: Literal["NO", "IE", "NE", "C"] | None = None
 
@@ -503,8 +503,8 @@ class Inventoried(Event):
     def _consistent(self) -> Inventoried:
         if self.period is not None and self.period.end.year != self.year:
             raise ValueError(f"period: ends in {self.period.end.year}, not in the reporting year {self.year}")
-        if self.period is not None and (self.period.end - self.period.start).days > 366:
-            raise ValueError("period: a reporting period is at most a year")
+        if self.period is not None and (self.period.end - self.period.start).days + 1 not in (365, 366):
+            raise ValueError("period: a reporting period is one year: 365 or 366 days, both ends included")
         seen: set[tuple[str, str | None, int]] = set()
         for n, line in enumerate(self.emissions):
             key = (line.sector.value, line.subsector, line.scope)

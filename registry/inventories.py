@@ -55,10 +55,11 @@ def record_inventory(state: WorkingState, event: Inventoried, at: Position) -> N
     if current is None and event.revises is not None:
         raise RuleError("revises", f"{event.city!r} has no inventory for {event.year} at log index {event.revises}")
     start, end = event.bounds
+    _keep_claimed_period(conn, event, current, (start, end))
     where = conn.execute(
         sa.select(accounts.c.country, accounts.c.municipality).where(accounts.c.id == event.city)
     ).one()
-    linked: list[str] = []
+    linked: dict[str, None] = {}  # each project once, in line order
     for n, line in enumerate(event.removals):
         if line.project is None:
             continue
@@ -81,7 +82,7 @@ def record_inventory(state: WorkingState, event: Inventoried, at: Position) -> N
                 f"{event.city!r} claimed credits of {project.id!r} for the same removal at log index {claimed}",
                 claimed,
             )
-        linked.append(project.id)
+        linked[project.id] = None
     if current is not None:
         conn.execute(inventories.update().where(inventories.c.idx == current.idx).values(superseded_by=at.index))
     conn.execute(
@@ -129,6 +130,32 @@ def record_inventory(state: WorkingState, event: Inventoried, at: Position) -> N
         )
     for linked_project in linked:
         _sold_before(conn, event.city, linked_project, (start, end), at.index)
+
+
+def _keep_claimed_period(
+    conn: Connection, event: Inventoried, current: Row[Any] | None, period: tuple[dt.date, dt.date]
+) -> None:
+    """Refuse to move the reporting period of a year the city has already claimed for.
+
+    The claim rules (the retirement's period, its lateness, expiry) were checked against the
+    period in force when each claim was made; a new period would leave them unchecked.
+    """
+    before = (
+        (current.period_start, current.period_end)
+        if current is not None
+        else (dt.date(event.year, 1, 1), dt.date(event.year, 12, 31))
+    )
+    if period == before:
+        return
+    claimed = conn.execute(
+        sa.select(sa.func.min(claims.c.idx)).where(claims.c.city == event.city, claims.c.year == event.year)
+    ).scalar_one()
+    if claimed is not None:
+        raise RuleError(
+            "period",
+            f"{event.city!r} claimed retirements for {event.year} against the period {before[0]}..{before[1]} "
+            f"(first at log index {claimed}); the reporting period cannot change once claimed against",
+        )
 
 
 def current_inventory(conn: Connection, city: str, year: int) -> Row[Any] | None:
@@ -200,26 +227,56 @@ def check_leaving(state: WorkingState, event: Sold | Retired, at: Position) -> N
         seq += 1
 
 
+EVIDENCE_LISTED = 20
+"""At most this many movements are named as a finding's evidence (its column is bounded); the
+finding's detail lists them all."""
+
+
 def _sold_before(conn: Connection, city: str, project: str, period: tuple[dt.date, dt.date], at: int) -> None:
-    """Warn for every sale, or retirement for another, of ``project``'s units of the period, before ``at``."""
+    """One warning for the units of ``project``'s batches of the period that were sold, or retired
+    for another, before ``at``: their ranges merged, whatever the number of movements."""
     start, end = period
-    numbers = conn.execute(
-        sa.select(batches.c.number).where(
-            batches.c.project == project, batches.c.monitoring_start <= end, batches.c.monitoring_end >= start
+    rows = conn.execute(
+        sa.select(movements.c.idx, movements.c.batch, movements.c.first, movements.c.last, movements.c.receiver)
+        .join(batches, batches.c.number == movements.c.batch)
+        .where(
+            batches.c.project == project,
+            batches.c.monitoring_start <= end,
+            batches.c.monitoring_end >= start,
+            movements.c.kind.in_(("sale", "retirement")),
         )
-    ).scalars()
-    counted = Counted(at, city, start.year, project)
-    for number in numbers:
-        left = conn.execute(
-            sa.select(movements.c.idx, movements.c.kind, movements.c.first, movements.c.last, movements.c.receiver)
-            .where(movements.c.batch == number, movements.c.kind.in_(("sale", "retirement")))
-            .order_by(movements.c.idx, movements.c.part)
-        )
-        for row in left:
-            if row.receiver == city:
-                continue
-            kind, message, facts = _warning(counted, findings.Units(number, row.first, row.last), row.kind, row.idx)
-            findings.record(conn, at, kind, message, **facts)
+        .order_by(movements.c.batch, movements.c.first)
+    ).all()
+    moved = [row for row in rows if row.receiver != city]
+    if not moved:
+        return
+    units: list[findings.Units] = []
+    for row in moved:  # sorted by batch, then first serial: merge overlapping and touching ranges
+        last = units[-1] if units else None
+        if last is not None and last.batch == row.batch and row.first <= last.last + 1:
+            units[-1] = findings.Units(row.batch, last.first, max(last.last, row.last))
+        else:
+            units.append(findings.Units(row.batch, row.first, row.last))
+    indices = sorted({row.idx for row in moved})
+    tonnes = sum(u.last - u.first + 1 for u in units)
+    findings.record(
+        conn,
+        at,
+        findings.Kind.SOLD_COUNTED_REMOVAL,
+        f"{tonnes} units of {project!r} were sold or retired for someone else (at log indices "
+        f"{_listed(indices)}), while {city!r} now counts the removal in its inventory at log index {at}: "
+        "its statement adds them to its positive emissions",
+        evidence=indices[:EVIDENCE_LISTED],
+        units=units,
+        project=project,
+        account=city,
+        detail={"inventory": at, "moved_at": indices},
+    )
+
+
+def _listed(indices: list[int]) -> str:
+    shown = ", ".join(str(i) for i in indices[:EVIDENCE_LISTED])
+    return shown if len(indices) <= EVIDENCE_LISTED else f"{shown} and {len(indices) - EVIDENCE_LISTED} more"
 
 
 def _warning(

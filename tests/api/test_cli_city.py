@@ -82,7 +82,7 @@ def test_inventories_from_the_shell_and_the_statement_in_three_formats(tmp_path:
     revised = sh.inventory(
         tmp_path,
         {"emissions": EMISSIONS, "removals": REMOVALS},
-        *("--year", 2029, "--gwp", "AR6", "--period", "2028-07-01", "2029-06-30", "--revises", sh.log.inventory),
+        *("--year", 2029, "--gwp", "AR6", "--period", "2029-01-01", "2029-12-31", "--revises", sh.log.inventory),
     )
     assert revised.answer["index"] == base.answer["index"] + 1
     again = sh.inventory(tmp_path, {"emissions": EMISSIONS}, "--year", 2029)
@@ -94,7 +94,7 @@ def test_inventories_from_the_shell_and_the_statement_in_three_formats(tmp_path:
     result = sh.statement().answer
     assert (result["gross_emissions"], result["in_boundary_removals"], result["retired_credits"]) == (7_000, 100, 600)
     assert result["net"] == 6_300
-    assert result["period"] == {"start": "2028-07-01", "end": "2029-06-30"}
+    assert result["period"] == {"start": "2029-01-01", "end": "2029-12-31"}
     assert result["gwp"] == "AR6"
     assert result["terms"]["gross_emissions"]["evidence"] == [revised.answer["index"]]
     assert [w["code"] for w in result["warnings"]] == ["not-estimated"]

@@ -20,6 +20,7 @@ from registry.errors import (
     RuleError,
     UnitsRetiredError,
     UnknownError,
+    WrongPeriodError,
 )
 from registry.findings import Kind
 from tests.builders import OPERATOR, World, world
@@ -125,13 +126,14 @@ def test_a_city_cannot_claim_credits_for_a_removal_its_inventory_counts(engine: 
     forest = w.issue(1000, project="forest", expires="2036-12-31", supplier="city-a", year=2029)
     line = {"method": "afforestation-reforestation", "durability": "temporary", "tonnes": 1000, "project": "forest"}
     counted = inventory(w, removals=[line])
-    retirement = retired_for(w, forest, "city-a", holder="city-a")
+    mine = forest.sub(forest.first, forest.first + 499)
+    retirement = retired_for(w, mine, "city-a", holder="city-a")
     with pytest.raises(CountedInInventoryError, match=f"counts in its 2029 inventory at log index {counted}"):
-        claim(w, "city-a", retirement, forest)
-    # Kept: a city that does not count the removal may claim the credits (city-b, same units type).
-    other = w.issue(100, project="farm", year=2029)
-    kept = retired_for(w, other, "city-a")
-    claim(w, "city-a", kept, other)
+        claim(w, "city-a", retirement, mine)
+    # Kept: the same forest's credits, retired for a city that does not count the removal.
+    theirs = forest.sub(forest.first + 500, forest.last)
+    kept = retired_for(w, theirs, "city-b", holder="city-a")
+    claim(w, "city-b", kept, theirs)
 
 
 def test_an_inventory_cannot_count_a_removal_whose_credits_the_city_claimed(engine: Engine) -> None:
@@ -159,8 +161,8 @@ def test_a_retirement_logged_after_the_policy_window_is_not_claimed(engine: Engi
     with pytest.raises(LateRetirementError):  # the policy applies to claims, whenever the retirement was
         claim(w, "city-a", early, serial.sub(serial.first, serial.first + 9), year=2020)
     # Kept: a retirement for a period that has not yet ended is in time.
-    timely = retired_for(w, serial.sub(serial.first + 20, serial.first + 29), "city-a", year=2029)
-    claim(w, "city-a", timely, serial.sub(serial.first + 20, serial.first + 29), year=2029)
+    timely = retired_for(w, serial.sub(serial.first + 20, serial.first + 29), "city-a", year=2100)
+    claim(w, "city-a", timely, serial.sub(serial.first + 20, serial.first + 29), year=2100)
     # Turning the window off lets the late one through.
     w.submit(commands.policy(w.origin, OPERATOR, retirement_window_days=None), OPERATOR)
     claim(w, "city-a", late, serial.sub(serial.first + 10, serial.first + 19), year=2020)
@@ -293,7 +295,9 @@ def test_the_statement_counts_each_term_with_its_evidence(engine: Engine) -> Non
         "of": 1_000_000,
         "evidence": None,
     }
-    assert result["shares"]["durable"] == {"tonnes": 60_000, "of": 129_000, "percent": "46.51"}
+    perm_issued = result["terms"]["retired_credits"]["projects"][1]["evidence"]
+    assert result["shares"]["durable"] == {"tonnes": 60_000, "of": 129_000, "percent": "46.51", "evidence": perm_issued}
+    assert c1 in perm_issued and r1 in perm_issued
     assert result["terms"]["gross_emissions"]["by_sector"] == {
         "stationary-energy": 80_000,
         "transport": 40_000,
@@ -399,4 +403,116 @@ def test_percent_rounds_half_up_in_integers() -> None:
         "66.67",
         "12.50",
         "100.00",
+    ]
+
+
+# --- reporting periods, and what the review of the first version found -----------------------------
+
+
+def fiscal(year: int) -> tuple[str, str]:
+    return (f"{year - 1}-07-01", f"{year}-06-30")
+
+
+def test_a_retirement_claimed_against_a_fiscal_year_must_overlap_it(engine: Engine) -> None:
+    w = world(engine)
+    inventory(w, year=2013, period=fiscal(2013))
+    inventory(w, year=2014, period=fiscal(2014))
+    serial = w.issue(100)
+    fy2014 = w.submit(
+        commands.retire(
+            w.origin,
+            "supplier",
+            str(serial.sub(serial.first, serial.first + 9)),
+            "compensation",
+            "FI",
+            beneficiary_account="city-a",
+            period=fiscal(2014),
+        ),
+        "supplier",
+    ).index
+    with pytest.raises(WrongPeriodError, match=r"not for 2013 \(2012-07-01..2013-06-30\)"):
+        claim(w, "city-a", fy2014, serial.sub(serial.first, serial.first + 9), year=2013)
+    claim(w, "city-a", fy2014, serial.sub(serial.first, serial.first + 9), year=2014)
+    # A calendar-2013 retirement overlaps fiscal 2014 by half: it may be claimed for it.
+    calendar = retired_for(w, serial.sub(serial.first + 10, serial.first + 19), "city-a", year=2013)
+    claim(w, "city-a", calendar, serial.sub(serial.first + 10, serial.first + 19), year=2014)
+
+
+def test_the_reporting_period_cannot_move_once_claimed_against(engine: Engine) -> None:
+    w = world(engine)
+    serial = w.issue(100, year=2029)
+    claim(w, "city-a", retired_for(w, serial, "city-a"), serial)
+    with pytest.raises(RuleError, match="the reporting period cannot change once claimed against") as moved:
+        inventory(w, period=fiscal(2029))
+    assert moved.value.field == "period"
+    first = inventory(w)  # the calendar year the claim was checked against
+    with pytest.raises(RuleError, match="cannot change"):
+        inventory(w, period=fiscal(2029), revises=first)
+
+
+@pytest.mark.parametrize(
+    ("period", "accepted"),
+    [(("2029-01-01", "2029-01-01"), False), (("2028-01-01", "2029-01-01"), False), (fiscal(2029), True)],
+)
+def test_a_reporting_period_is_one_year(engine: Engine, period: tuple[str, str], accepted: bool) -> None:
+    w = world(engine)
+    if accepted:
+        inventory(w, period=period)
+        return
+    with pytest.raises(InvalidEventError) as refused:
+        inventory(w, period=period)
+    assert refused.value.field == "period"
+
+
+def test_scope_must_be_a_number_not_true(engine: Engine) -> None:
+    w = world(engine)
+    with pytest.raises(InvalidEventError) as refused:
+        inventory(w, emissions=[{"sector": "transport", "scope": True, "tonnes": 5}])
+    assert refused.value.field == "emissions.0.scope"
+
+
+def test_a_batch_sold_from_a_counted_removal_is_added_to_its_vintage_year_only(engine: Engine) -> None:
+    w = world(engine)
+    city_forest(w)
+    command = commands.issue(
+        w.origin,
+        project="forest",
+        supplier="city-a",
+        verifier="verifier",
+        monitoring_period=("2028-01-01", "2029-12-31"),
+        vintage=2029,
+        quantity=10_000,
+        report_sha256="cd" * 32,
+        expires="2036-12-31",
+    )
+    w.submit(command, "city-a", "verifier")
+    line = {"method": "afforestation-reforestation", "durability": "temporary", "tonnes": 5_000, "project": "forest"}
+    inventory(w, year=2028, removals=[line])
+    inventory(w, year=2029, removals=[line])
+    forest = "forest.2029.1.1-10000"
+    w.submit(commands.sell(w.origin, "city-a", "buyer", forest, price=("1", "EUR")), "city-a")
+    assert (statement(w, year=2028)["sold_credits"], statement(w, year=2029)["sold_credits"]) == (0, 10_000)
+
+
+def test_an_unlinked_removal_line_beside_a_claim_on_an_in_boundary_project_is_warned(engine: Engine) -> None:
+    w = world(engine)
+    city_forest(w)
+    forest = w.issue(1000, project="forest", expires="2036-12-31", supplier="city-a", year=2029)
+    line = {"method": "afforestation-reforestation", "durability": "temporary", "tonnes": 1000}
+    inventory(w, removals=[line])
+    claim(w, "city-a", retired_for(w, forest, "city-a", holder="city-a"), forest)
+    result = statement(w)
+    assert [x["code"] for x in result["warnings"]] == ["possibly-counted-twice", "no-base-year"]
+
+
+def test_unclaimed_retirements_name_the_reason_a_claim_would_be_refused(engine: Engine) -> None:
+    w = world(engine)
+    city_forest(w)
+    forest = w.issue(1000, project="forest", expires="2036-12-31", supplier="city-a", year=2029)
+    line = {"method": "afforestation-reforestation", "durability": "temporary", "tonnes": 1000, "project": "forest"}
+    counted = inventory(w, removals=[line])
+    retirement = retired_for(w, forest, "city-a", holder="city-a")
+    exclusions = statement(w)["exclusions"]
+    assert [(e["code"], e["tonnes"], e["evidence"]) for e in exclusions] == [
+        ("counted-in-inventory", 1000, [counted, retirement])
     ]
