@@ -7,7 +7,9 @@ who holds it and in what state). After every step:
 - the blocks of every batch never overlap and cover it exactly;
 - every unit is where the model says: so nothing moved after retirement or cancellation,
   and every refused event changed nothing;
-- replaying the log from entry 0 into an empty database gives exactly the live state.
+- replaying the log from entry 0 into an empty database gives exactly the live state;
+- city-a's statement for 2029 counts exactly the units the model says it claimed, and lists
+  exactly the rest of what was retired for it as not claimed (registry.balance).
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ from sqlalchemy.engine import Engine
 
 from ledger.database import create_engine
 from ledger.keys import SignerKey
-from registry import commands, replay
+from registry import balance, commands, replay
 from registry.errors import (
+    AlreadyClaimedError,
     InvalidEventError,
     NotHolderError,
     RegistryError,
     RuleError,
+    SoldUnitsError,
     UnauthorisedError,
     UnitsCancelledError,
     UnitsRetiredError,
@@ -45,7 +49,18 @@ from tests.conftest import fresh_database, require_database
 HOLDERS = ("supplier", "city-a", "city-b", "buyer")
 SIGNERS = (*HOLDERS, "auditor", "verifier", OPERATOR)
 Unit = tuple[str | None, str]  # (holder, status)
-ACTIONS = ("move",) * 6 + ("retire",) * 3 + ("issue_more", "invalidate", "reverse", "resubmit", "rotate_key")
+ACTIONS = (
+    ("move",) * 6
+    + ("retire",) * 3
+    + ("claim",) * 2
+    + (
+        "issue_more",
+        "invalidate",
+        "reverse",
+        "resubmit",
+        "rotate_key",
+    )
+)
 
 
 @contextmanager
@@ -72,6 +87,9 @@ class RegistryMachine(RuleBasedStateMachine):
         self.units: dict[int, Unit] = {}
         self.batches: list[tuple[SerialRange, str]] = []  # (range, project)
         self.accepted: list[tuple[commands.Command, tuple[str, ...], int]] = []
+        self.retired_for_city: list[tuple[int, SerialRange]] = []  # city-a's retirements: (index, units)
+        self.claimed: set[int] = set()  # units city-a claimed
+        self.sold_by_city: set[int] = set()  # units city-a ever sold
 
     def teardown(self) -> None:
         self.world.registry.close()
@@ -140,6 +158,10 @@ class RegistryMachine(RuleBasedStateMachine):
     def two_batches(self) -> None:
         self.issue("perm", 40, 2)
         self.issue("farm", 30, 1)
+        inventory = commands.inventory(
+            self.world.origin, "city-a", 2029, emissions=[{"sector": "transport", "scope": 1, "tonnes": 500}]
+        )
+        self._check(self._submit(inventory, "city-a"), None)
 
     @rule(data=st.data())
     def step(self, data: st.DataObject) -> None:
@@ -187,6 +209,8 @@ class RegistryMachine(RuleBasedStateMachine):
         if expected is None:
             for unit in range(serial.first, serial.last + 1):
                 self.units[unit] = (to, "held")
+            if sale and sender == "city-a":
+                self.sold_by_city.update(range(serial.first, serial.last + 1))
 
     def retire(self, data: st.DataObject) -> None:
         serial = self._draw_range(data)
@@ -201,6 +225,29 @@ class RegistryMachine(RuleBasedStateMachine):
         if expected is None:
             for unit in range(serial.first, serial.last + 1):
                 self.units[unit] = (holder, "retired")
+            assert isinstance(outcome, int)
+            self.retired_for_city.append((outcome, serial))
+
+    def claim(self, data: st.DataObject) -> None:
+        """city-a claims part of a retirement made for it, for 2029 (as every retirement here is)."""
+        if not self.retired_for_city:
+            return
+        retirement, retired = data.draw(st.sampled_from(self.retired_for_city))
+        first = data.draw(st.integers(retired.first, retired.last))
+        serial = retired.sub(first, data.draw(st.integers(first, retired.last)))
+        signer = self._draw_signer(data, "city-a")
+        outcome = self._submit(commands.claim(self.world.origin, "city-a", retirement, str(serial), 2029), signer)
+        units = set(range(serial.first, serial.last + 1))
+        expected: type[RegistryError] | None = None
+        if signer != "city-a":
+            expected = UnauthorisedError
+        elif units & self.claimed:  # the claim rules' order: claimed before, then sold (registry.claims)
+            expected = AlreadyClaimedError
+        elif units & self.sold_by_city:
+            expected = SoldUnitsError
+        self._check(outcome, expected)
+        if expected is None:
+            self.claimed |= units
 
     def invalidate(self, data: st.DataObject) -> None:
         serial = self._draw_range(data)
@@ -310,6 +357,17 @@ class RegistryMachine(RuleBasedStateMachine):
                 for unit in range(row.first, row.last + 1):
                     found[unit] = (row.holder, row.status)
         assert found == self.units
+
+    @invariant()
+    def the_statement_counts_what_the_city_claimed(self) -> None:
+        with self.engine.connect() as conn:
+            result = balance.statement(conn, "city-a", 2029)
+        retired = sum(serial.quantity for _, serial in self.retired_for_city)
+        assert result["retired_credits"] == len(self.claimed)
+        assert sum(e["tonnes"] for e in result["exclusions"] if e["code"] == "not-claimed") == retired - len(
+            self.claimed
+        )
+        assert result["net"] == 500 - len(self.claimed)
 
     @invariant()
     def replaying_the_log_gives_the_live_state(self) -> None:
