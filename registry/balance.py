@@ -335,71 +335,102 @@ class _Credit:
     evidence: set[int] = field(default_factory=set)
 
 
+@dataclass
+class _Batch:
+    """The city's claims for the year on one serial batch: the unit of classification."""
+
+    tonnes: int = 0
+    claims: list[int] = field(default_factory=list)
+    retirements: set[int] = field(default_factory=set)
+
+
 def _retired_credits(conn: Connection, city: str, year: int, book: _Book) -> dict[str, Any]:
     """Retired removal credits the city claimed for ``year`` that count: CRCF removal units, and
-    non-CRCF removals the host country adjusts for; the rest is listed as excluded."""
+    non-CRCF removals the host country adjusts for; the rest is listed as excluded.
+
+    The claims are read alone and summed per batch; each batch's facts (project, unit type,
+    expiry, adjustment) are read once, not once per claim.
+    """
+    where = (claims.c.city == city, claims.c.year == year)
     rows = conn.execute(
-        sa.select(
-            claims.c.idx,
-            claims.c.retirement,
-            claims.c.batch,
-            claims.c.first,
-            claims.c.last,
-            batches.c.project,
-            batches.c.vintage,
-            batches.c.expires,
-            batches.c.durability_years,
-            batches.c.corresponding_adjustment,
-            batches.c.issued_at,
-            projects.c.method,
-            projects.c.country,
-            projects.c.unit_type,
-            projects.c.registered_at,
-        )
-        .join(batches, batches.c.number == claims.c.batch)
-        .join(projects, projects.c.id == batches.c.project)
-        .where(claims.c.city == city, claims.c.year == year)
+        sa.select(claims.c.idx, claims.c.retirement, claims.c.batch, claims.c.first, claims.c.last)
+        .where(*where)
         .order_by(claims.c.idx)
     ).all()
+    facts = {
+        row.number: row
+        for row in conn.execute(
+            sa.select(
+                batches.c.number,
+                batches.c.project,
+                batches.c.expires,
+                batches.c.durability_years,
+                batches.c.corresponding_adjustment,
+                batches.c.issued_at,
+                projects.c.method,
+                projects.c.country,
+                projects.c.unit_type,
+                projects.c.registered_at,
+            )
+            .join(projects, projects.c.id == batches.c.project)
+            .where(batches.c.number.in_(sa.select(claims.c.batch).where(*where).distinct().scalar_subquery()))
+        )
+    }
     blocked = _blocked(conn, city, year)
+    claimed: dict[int, _Batch] = {}
+    for idx, retirement, number, first, last in rows:
+        if idx in blocked:
+            fact = facts[number]
+            tonnes = last - first + 1
+            kinds = ", ".join(sorted(blocked[idx][0]))
+            book.exclude(
+                "blocked-by-findings",
+                tonnes,
+                f"the claim at log index {idx} ({tonnes} t of {fact.project!r}) is touched by a later blocking "
+                f"finding ({kinds}): not counted until it is resolved",
+                (idx, retirement, fact.issued_at, fact.registered_at, *blocked[idx][1]),
+            )
+            continue
+        part = claimed.get(number)
+        if part is None:
+            part = claimed[number] = _Batch()
+        part.tonnes += last - first + 1
+        part.claims.append(idx)
+        part.retirements.add(retirement)
     credits: dict[str, _Credit] = {}
     expiring: dict[tuple[str, str], dict[str, Any]] = {}
     contribution: dict[str, list[int]] = defaultdict(list)
     contribution_tonnes: dict[str, int] = defaultdict(int)
-    for row in rows:
-        tonnes = row.last - row.first + 1
-        evidence = (row.idx, row.retirement, row.issued_at, row.registered_at)
-        if row.idx in blocked:
-            kinds = ", ".join(sorted(blocked[row.idx][0]))
-            book.exclude(
-                "blocked-by-findings",
-                tonnes,
-                f"the claim at log index {row.idx} ({tonnes} t of {row.project!r}) is touched by a later blocking "
-                f"finding ({kinds}): not counted until it is resolved",
-                (*evidence, *blocked[row.idx][1]),
-            )
-            continue
-        unit_type = UnitType(row.unit_type)
-        if not unit_type.is_crcf and not row.corresponding_adjustment:
+    contribution_claims: dict[str, list[int]] = {}
+    for number, part in sorted(claimed.items()):
+        fact = facts[number]
+        evidence = {*part.claims, *part.retirements, fact.issued_at, fact.registered_at}
+        unit_type = UnitType(fact.unit_type)
+        if not unit_type.is_crcf and not fact.corresponding_adjustment:
             # Paris Agreement Art. 6: without a corresponding adjustment the host country counts
             # the same removal in its own inventory, so the city may claim only a contribution.
-            contribution[row.project].extend(evidence)
-            contribution_tonnes[row.project] += tonnes
+            contribution[fact.project].extend(evidence)
+            contribution_claims.setdefault(fact.project, []).extend(part.claims)
+            contribution_tonnes[fact.project] += part.tonnes
             continue
         durable = unit_type == UnitType.PERMANENT_REMOVAL or (
-            not unit_type.is_crcf and row.expires is None and row.durability_years >= PERMANENT_YEARS
+            not unit_type.is_crcf and fact.expires is None and fact.durability_years >= PERMANENT_YEARS
         )
-        credit = credits.setdefault(row.project, _Credit(row.project, row.method, row.country, row.unit_type, durable))
-        credit.tonnes += tonnes
-        credit.claims.append(row.idx)
-        credit.evidence.update(evidence)
-        if row.expires is not None:
-            key = (row.project, row.expires.isoformat())
+        credit = credits.get(fact.project)
+        if credit is None:
+            credit = credits[fact.project] = _Credit(fact.project, fact.method, fact.country, fact.unit_type, durable)
+        credit.tonnes += part.tonnes
+        credit.claims.extend(part.claims)
+        credit.evidence |= evidence
+        if fact.expires is not None:
+            key = (fact.project, fact.expires.isoformat())
             item = expiring.setdefault(
-                key, {"project": row.project, "expires": row.expires.isoformat(), "tonnes": 0, "evidence": set()}
+                key, {"project": fact.project, "expires": fact.expires.isoformat(), "tonnes": 0, "evidence": set()}
             )
-            item["tonnes"] += tonnes
-            item["evidence"].update(evidence)
+            item["tonnes"] += part.tonnes
+            item["evidence"] |= evidence
+    for credit in credits.values():
+        credit.claims.sort()
     for project, tonnes in sorted(contribution_tonnes.items()):
         book.exclude(
             "contribution-only",
@@ -408,7 +439,7 @@ def _retired_credits(conn: Connection, city: str, year: int, book: _Book) -> dic
             "adjustment: the claim may only be worded as a contribution, not counted as compensation",
             contribution[project],
         )
-    for item in expiring.values():
+    for item in sorted(expiring.values(), key=lambda item: (item["project"], item["expires"])):
         book.expiring.append(
             {
                 "project": item["project"],
@@ -427,7 +458,7 @@ def _retired_credits(conn: Connection, city: str, year: int, book: _Book) -> dic
             "adjustment): counted, but they do not meet the EU CRCF quality criteria",
             credit.evidence,
         )
-    _reversals(conn, {c.project: c.claims for c in credits.values()} | _claims_of(contribution), book)
+    _reversals(conn, {c.project: c.claims for c in credits.values()} | contribution_claims, book)
     listed = [
         {
             "project": c.project,
@@ -471,11 +502,6 @@ def _blocked(conn: Connection, city: str, year: int) -> dict[int, tuple[set[str]
     return found
 
 
-def _claims_of(evidence: dict[str, list[int]]) -> dict[str, list[int]]:
-    """The claim indices among each project's evidence (a claim is the first of every four)."""
-    return {project: indices[::4] for project, indices in evidence.items()}
-
-
 def _reversals(conn: Connection, claimed: dict[str, list[int]], book: _Book) -> None:
     """Reversals of the projects the city claimed units of, and how each was made good.
 
@@ -512,14 +538,23 @@ def _reversals(conn: Connection, claimed: dict[str, list[int]], book: _Book) -> 
 
 def _unclaimed_retirements(conn: Connection, city: str, inventory: Row[Any], place: _Place, book: _Book) -> None:
     """Units retired for the city for a period overlapping the reporting period that no claim
-    took, each with the reason a claim would give (or ``not-claimed`` when it would count)."""
+    took, each with the reason a claim would give (or ``not-claimed`` when it would count).
+
+    The claimed tonnes are summed per retirement in the database, and only retirements with
+    units left come back.
+    """
     start, end, year = inventory.period_start, inventory.period_end, inventory.year
+    taken = (
+        sa.select(claims.c.retirement, sa.func.sum(claims.c.last - claims.c.first + 1).label("tonnes"))
+        .where(claims.c.city == city)
+        .group_by(claims.c.retirement)
+        .subquery()
+    )
+    quantity = retirements.c.last - retirements.c.first + 1
     rows = conn.execute(
         sa.select(
             retirements.c.idx,
-            retirements.c.batch,
-            retirements.c.first,
-            retirements.c.last,
+            (quantity - sa.func.coalesce(taken.c.tonnes, 0)).label("left"),
             batches.c.project,
             batches.c.expires,
             batches.c.corresponding_adjustment,
@@ -527,26 +562,17 @@ def _unclaimed_retirements(conn: Connection, city: str, inventory: Row[Any], pla
         )
         .join(batches, batches.c.number == retirements.c.batch)
         .join(projects, projects.c.id == batches.c.project)
+        .outerjoin(taken, taken.c.retirement == retirements.c.idx)
         .where(
             retirements.c.beneficiary_account == city,
             retirements.c.period_start <= end,
             retirements.c.period_end >= start,
+            sa.func.coalesce(taken.c.tonnes, 0) < quantity,
         )
         .order_by(retirements.c.idx)
     ).all()
-    if not rows:
-        return
-    claimed: dict[int, int] = dict(
-        conn.execute(
-            sa.select(claims.c.retirement, sa.func.sum(claims.c.last - claims.c.first + 1))
-            .where(claims.c.city == city, claims.c.retirement.in_([row.idx for row in rows]))
-            .group_by(claims.c.retirement)
-        ).all()
-    )
     for row in rows:
-        left = row.last - row.first + 1 - int(claimed.get(row.idx, 0))
-        if left <= 0:
-            continue
+        left = int(row.left)  # PostgreSQL sums into a numeric
         unit_type = UnitType(row.unit_type)
         what = f"{left} t of {row.project!r} retired for the city at log index {row.idx}"
         if not unit_type.is_removal:
