@@ -32,6 +32,7 @@ from ledger.keys import SignerKey
 from registry import balance, commands, replay
 from registry.errors import (
     AlreadyClaimedError,
+    BlockedByFindingsError,
     InvalidEventError,
     NotHolderError,
     RegistryError,
@@ -228,6 +229,10 @@ class RegistryMachine(RuleBasedStateMachine):
             assert isinstance(outcome, int)
             self.retired_for_city.append((outcome, serial))
 
+    def _first_of_its_project(self, serial: SerialRange) -> bool:
+        batch = next(b for b, _ in self.batches if b.batch == serial.batch)
+        return next(b for b, p in self.batches if p == serial.project).batch == batch.batch
+
     def claim(self, data: st.DataObject) -> None:
         """city-a claims part of a retirement made for it, for 2029 (as every retirement here is)."""
         if not self.retired_for_city:
@@ -245,6 +250,10 @@ class RegistryMachine(RuleBasedStateMachine):
             expected = AlreadyClaimedError
         elif units & self.sold_by_city:
             expected = SoldUnitsError
+        elif not self._first_of_its_project(serial):
+            # Every batch is issued for 2028, so a project's later batches overlap its first: an
+            # overlapping-issuance finding blocks claims on them (registry.findings).
+            expected = BlockedByFindingsError
         self._check(outcome, expected)
         if expected is None:
             self.claimed |= units
