@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,29 +21,16 @@ from rich.markup import escape
 from api import cli_events
 from api.cli_events import Builder, Operator
 from api.cli_lineage import DatabaseOption, DataDirOption
-from api.console import console, fail
+from api.console import console, fail, opened_node
 from ledger.errors import LedgerError
 from ledger.keys import VerifierKey
 from registry import attestation, balance, commands
-from registry.datadir import DataDir, DataDirError
+from registry.datadir import DataDir
 from registry.errors import RegistryError, StatementError
-from registry.node import Node, open_node
 from registry.statement_csv import to_csv
 
 FORMATS = ("json", "csv", "signed")
 LINE_KINDS = ("emissions", "removals")
-
-
-@contextmanager
-def _node(data_dir: Path, database_url: str | None) -> Iterator[Node]:
-    try:
-        node = open_node(data_dir, database_url=database_url)
-    except (DataDirError, LedgerError, RegistryError) as exc:
-        raise fail(str(exc)) from None
-    try:
-        yield node
-    finally:
-        node.close()
 
 
 def statement_command(
@@ -63,7 +48,7 @@ def statement_command(
     """
     if output not in FORMATS:
         raise fail(f"--format must be one of {', '.join(FORMATS)}, not {output!r}")
-    with _node(data_dir, database_url) as node:
+    with opened_node(data_dir, database_url) as node:
         try:
             with attestation.consistent_read(node.engine) as conn:
                 result = balance.statement(conn, city, year)

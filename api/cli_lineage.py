@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from api.console import console, fail
+from api.console import console, fail, opened_node
 from ledger.errors import LedgerError
 from ledger.keys import SignerKey
 from registry import commands, eligibility, findings, imports, lineage
-from registry.datadir import DataDirError
 from registry.errors import RegistryError
 from registry.external import SOURCES, ExportFormatError, parse_export
 from registry.findings import Kind
-from registry.node import Node, open_node
 from registry.state import Applied
 
 DataDirOption = Annotated[Path, typer.Option("--data-dir", help="The registry's data directory.")]
@@ -29,18 +25,6 @@ DatabaseOption = Annotated[
         "--database-url", envvar="REGISTRY_DATABASE_URL", help="Use this database instead of DIR/registry.db."
     ),
 ]
-
-
-@contextmanager
-def _node(data_dir: Path, database_url: str | None) -> Iterator[Node]:
-    try:
-        node = open_node(data_dir, database_url=database_url)
-    except (DataDirError, LedgerError, RegistryError) as exc:
-        raise fail(str(exc)) from None
-    try:
-        yield node
-    finally:
-        node.close()
 
 
 def import_command(
@@ -74,7 +58,7 @@ def import_command(
         signer = SignerKey.parse(key_file.read_text())
     except (OSError, LedgerError) as exc:
         raise fail(f"cannot read the operator's key {key_file}: {exc}") from None
-    with _node(data_dir, database_url) as node:
+    with opened_node(data_dir, database_url) as node:
         for file, export in parsed:
             made = imports.import_commands(node.origin, operator, export, file.name)
             outcomes = node.registry.submit_many([commands.sign(c, [signer]) for c in made])
@@ -115,7 +99,7 @@ def trace_command(
     """Print the lineage of a serial range: every step from issuance, with its log index."""
     if output not in ("json", "graphml"):
         raise fail(f"--format must be json or graphml, not {output!r}")
-    with _node(data_dir, database_url) as node, node.engine.connect() as conn:
+    with opened_node(data_dir, database_url) as node, node.engine.connect() as conn:
         try:
             steps, report = eligibility.trace_report(conn, node.lineage, serial)
         except RegistryError as exc:
@@ -133,7 +117,7 @@ def findings_command(
     database_url: DatabaseOption = None,
 ) -> None:
     """List the double-counting findings, each with its evidence (log indices)."""
-    with _node(data_dir, database_url) as node, node.engine.connect() as conn:
+    with opened_node(data_dir, database_url) as node, node.engine.connect() as conn:
         found = findings.load(conn, kind=kind, account=account, project=project)
     for finding in found:
         if as_json:
