@@ -46,6 +46,7 @@ from registry.working import WorkingState
 def record_inventory(state: WorkingState, event: Inventoried, at: Position) -> None:
     """Record ``event`` as the city's inventory for its year, or raise the first rule it breaks."""
     conn = state.conn
+    state.cache.counted = None  # this inventory may link projects: read them again when next needed
     city = state.account(event.city, "city")
     if city.role != Role.CITY:
         raise RuleError("city", f"account {city.id!r} is a {city.role}; only cities submit inventories")

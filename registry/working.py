@@ -180,11 +180,13 @@ class Cache:
     batches: dict[int, BatchInfo] = field(default_factory=dict)
     blocks: dict[int, BlockIndex] = field(default_factory=dict)
     counted: frozenset[str] | None = None
-    """The projects whose removals some city inventory counts (registry.inventories)."""
+    """The projects whose removals some city inventory counts (registry.inventories); only an
+    inventory changes it, so only an inventory (or a failed batch) drops it."""
 
     def clear(self) -> None:
         self.forget_rows()
         self.blocks.clear()
+        self.counted = None
 
     def forget_rows(self) -> None:
         """Drop what a directly-written event could have changed (the block indexes stay)."""
@@ -192,7 +194,6 @@ class Cache:
         self.keys.clear()
         self.projects.clear()
         self.batches.clear()
-        self.counted = None
 
     def counted_projects(self, conn: Connection) -> frozenset[str]:
         """The projects that some inventory (current or revised) links a removal line to."""
