@@ -32,4 +32,10 @@ def create_app(node: Node) -> FastAPI:
     app.include_router(registry_routes.router)
     app.include_router(lineage_routes.router)
     app.include_router(city_routes.router)
+
+    @app.get("/v1/health", tags=["meta"])
+    def health() -> dict[str, str]:
+        """Liveness: answers without touching the database (the load benchmark's reference)."""
+        return {"status": "ok"}
+
     return app
