@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from api import cli_audit, cli_city, cli_events, cli_lineage
+from api import cli_audit, cli_city, cli_events, cli_lineage, cli_witness
 from api.console import console
 from api.console import fail as _fail
 from api.console import load_vkey as _load_vkey
@@ -26,6 +26,7 @@ cli_events.register(app)
 cli_lineage.register(app)
 cli_city.register(app)
 cli_audit.register(app)
+cli_witness.register(app)
 
 DataDirOption = Annotated[Path, typer.Option("--data-dir", help="The registry's data directory.")]
 DatabaseOption = Annotated[
