@@ -98,16 +98,29 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     database_url: DatabaseOption = None,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes, each with its own writer.")] = 1,
 ) -> None:
     """Serve the registry in DATA_DIR over HTTP."""
+    import os
+
     import uvicorn
 
+    from api import serve_factory
     from api.app import create_app
 
     try:
         node = open_node(data_dir, database_url=database_url)
     except (DataDirError, LedgerError, RegistryError) as exc:
         raise _fail(str(exc)) from None
+    if workers > 1:  # each worker process opens the registry itself (api.serve_factory)
+        node.close()
+        os.environ[serve_factory.DATA_DIR_VARIABLE] = str(data_dir.resolve())
+        if database_url:
+            os.environ[serve_factory.DATABASE_URL_VARIABLE] = database_url
+        console.print(f"serving {data_dir} at http://{host}:{port} with {workers} workers")
+        factory = f"{serve_factory.__name__}:{serve_factory.create_from_environment.__name__}"
+        uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_level="warning")
+        return
     # What is loaded now lives as long as the process: keep it out of every future collection
     # (the write path allocates briskly, and full collections would rescan it each time).
     gc.freeze()

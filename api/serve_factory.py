@@ -1,0 +1,35 @@
+"""The application each server worker process builds, for ``registry serve --workers N``.
+
+uvicorn starts N processes that each import this module and call :func:`create_from_environment`;
+a factory is needed because an application object cannot be passed to another process. Each
+worker opens its own node on the same data directory and database: the sequencer lets several
+writers share one log (a batch locks the log's head and reloads the tree if another writer moved
+it), so the workers' writes interleave as those of separate servers would.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from api.app import create_app
+from registry.node import open_node
+
+DATA_DIR_VARIABLE = "REGISTRY_DATA_DIR"
+"""The data directory each worker opens (set by ``registry serve``)."""
+DATABASE_URL_VARIABLE = "REGISTRY_DATABASE_URL"
+"""The database instead of DIR/registry.db, when set (the same variable as ``--database-url``)."""
+
+
+def create_from_environment() -> FastAPI:
+    """Open the registry named by :data:`DATA_DIR_VARIABLE` and return its application.
+
+    Raises what :func:`registry.node.open_node` raises; ``registry serve`` opens the same
+    registry once before starting workers, so a bad directory is reported there first.
+    """
+    node = open_node(Path(os.environ[DATA_DIR_VARIABLE]), database_url=os.environ.get(DATABASE_URL_VARIABLE) or None)
+    gc.freeze()  # as `registry serve` does: what is loaded now lives as long as the worker
+    return create_app(node)
