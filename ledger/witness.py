@@ -232,15 +232,15 @@ class Witness:
         return note, checkpoint
 
     def _check_consistent(self, request: AddCheckpoint, checkpoint: Checkpoint, held: Held | None, body: bytes) -> None:
-        if held is None:
-            if request.proof:  # "The proof MUST be empty if the old size is zero."
-                raise MalformedRequestError("a consistency proof from size 0 must be empty")
-            return
-        if held.size == checkpoint.size:
+        if held is not None and held.size == checkpoint.size:
             if held.root != checkpoint.root:
                 reason = f"size {held.size} was co-signed with a different root"
                 self._keep_evidence(checkpoint.origin, held, body, reason)
                 raise SizeConflictError(reason, held.size)
+            return
+        if held is None or held.size == 0:  # every tree extends the empty one
+            if request.proof:  # "The proof MUST be empty if the old size is zero."
+                raise MalformedRequestError("a consistency proof from size 0 must be empty")
             return
         try:
             verify_consistency(

@@ -1,0 +1,171 @@
+"""The log's side of C2SP tlog-witness: push each new checkpoint to the witnesses, keep their cosignatures.
+
+After a checkpoint is published, :class:`Witnessing` sends it to every configured witness
+with an RFC 9162 consistency proof from the size that witness last co-signed, and appends
+the cosignature lines they return to the checkpoint's note in ``log_checkpoints``. The note
+stays a valid checkpoint (C2SP signed-note: verifiers ignore signers they do not know), so
+every reader of the store serves the co-signed form once it is there.
+
+A witness that answers 409 tells us the size it holds (``text/x.tlog.size``); we retry once
+from that size. A witness that refuses a checkpoint (403, 422) or cannot be reached is
+reported in :attr:`Witnessing.failures` and tried again at the next checkpoint: witnessing
+never blocks a write.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import httpx
+import sqlalchemy as sa
+
+from ledger.checkpoint import SignedCheckpoint, open_checkpoint
+from ledger.errors import LedgerError
+from ledger.keys import VerifierKey
+from ledger.note import Note, parse
+from ledger.reader import LogReader
+from ledger.store import log_checkpoints
+from ledger.witness import SIZE_MEDIA_TYPE, AddCheckpoint, cosignatures
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WitnessEndpoint:
+    """A witness: its cosigning key and its submission prefix (``<url>/add-checkpoint``)."""
+
+    key: VerifierKey
+    url: str
+
+
+class WitnessingError(LedgerError):
+    """A witness refused a checkpoint or could not be reached."""
+
+    code = "witness-failed"
+
+
+class Witnessing:
+    """Collects witness cosignatures for the latest checkpoint of one log."""
+
+    def __init__(
+        self,
+        reader: LogReader,
+        log_key: VerifierKey,
+        witnesses: Sequence[WitnessEndpoint],
+        *,
+        client: httpx.Client | None = None,
+        timeout: float = 5.0,
+    ) -> None:
+        self.reader = reader
+        self.log_key = log_key
+        self.witnesses = tuple(witnesses)
+        self.client = client or httpx.Client(timeout=timeout)
+        self.failures: dict[str, str] = {}
+        """The last failure of each witness that failed at the latest push, by key name."""
+        self._held: dict[VerifierKey, int] = {}  # the size each witness last co-signed, as far as we know
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def push(self) -> SignedCheckpoint | None:
+        """Send the latest recorded checkpoint to every witness that has not co-signed it; return it co-signed.
+
+        Returns None when the log has no checkpoint yet. Failures are kept in :attr:`failures`.
+        """
+        with self._lock:
+            recorded = self.reader.store.latest_checkpoint()
+            if recorded is None:
+                return None
+            size, text = recorded
+            signed = open_checkpoint(text, self.log_key, witnesses=[w.key for w in self.witnesses])
+            missing = [w for w in self.witnesses if w.key not in signed.cosigners]
+            if not missing:
+                return signed
+            with ThreadPoolExecutor(len(missing), thread_name_prefix="witness") as pool:
+                answers = list(pool.map(lambda w: self._ask(w, signed), missing))
+            note = signed.note
+            for witness, answer in zip(missing, answers, strict=True):
+                if isinstance(answer, Note):
+                    note = note.with_signatures(answer.signatures)
+                    self.failures.pop(witness.key.name, None)
+                else:
+                    self.failures[witness.key.name] = answer
+                    log.warning("witness %s: %s", witness.key.name, answer)
+            if note != signed.note:
+                self._record(size, signed.note, note)
+            return open_checkpoint(note, self.log_key, witnesses=[w.key for w in self.witnesses])
+
+    def _ask(self, witness: WitnessEndpoint, signed: SignedCheckpoint) -> Note | str:
+        """Return the witness's valid cosignature on ``signed``, or why there is none."""
+        old = self._held.get(witness.key, 0)
+        for _attempt in range(2):
+            if old > signed.size:
+                return f"holds size {old}, beyond this log's latest checkpoint {signed.size}"
+            proof = self.reader.consistency_proof(old, signed.size) if 0 < old < signed.size else []
+            # The witness needs only the log's signature; other witnesses' lines are noise to it.
+            body = AddCheckpoint(old, tuple(proof), Note(signed.note.text, signed.note.signatures[:1]).encode())
+            try:
+                response = self.client.post(f"{witness.url.rstrip('/')}/add-checkpoint", content=body.encode())
+            except httpx.HTTPError as exc:
+                return f"unreachable: {exc}"
+            if response.status_code == 409 and response.headers.get("content-type", "").startswith(SIZE_MEDIA_TYPE):
+                held = response.text.strip()
+                if not held.isdigit() or int(held) == old:
+                    return f"409 conflict at size {held!r}: {_summary(response)}"
+                old = int(held)  # C2SP tlog-witness: retry from the size the witness holds
+                continue
+            if response.status_code != 200:
+                return f"{response.status_code}: {_summary(response)}"
+            try:
+                cosigned = cosignatures(response.text, body.checkpoint, [witness.key])
+            except LedgerError as exc:
+                return f"answered an invalid cosignature: {exc}"
+            self._held[witness.key] = signed.size
+            return Note(cosigned.text, tuple(s for s in cosigned.signatures if s.name == witness.key.name))
+        return "409 conflict twice"
+
+    def _record(self, size: int, before: Note, after: Note) -> None:
+        # The only write to a published checkpoint: appending cosignature lines. Guarded on
+        # the note we read, so a concurrent push cannot drop the lines another one added.
+        with self.reader.store.engine.begin() as conn:
+            current = conn.execute(sa.select(log_checkpoints.c.note).where(log_checkpoints.c.size == size)).scalar()
+            if current is None:
+                return
+            merged = parse(current).with_signatures(after.signatures) if current != before.encode() else after
+            conn.execute(log_checkpoints.update().where(log_checkpoints.c.size == size).values(note=merged.encode()))
+
+    def start(self, interval: float = 0.5) -> None:
+        """Push in a background thread every ``interval`` seconds, and whenever :meth:`wake` is called."""
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                try:
+                    self.push()
+                except Exception:  # a bad round must not end witnessing; the next one retries
+                    log.exception("witnessing round failed")
+                self._wake.wait(interval)
+                self._wake.clear()
+
+        self._thread = threading.Thread(target=loop, name="witnessing", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Ask the background thread to push now (a checkpoint was just published)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop the background thread and close the HTTP client."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.client.close()
+
+
+def _summary(response: httpx.Response) -> str:
+    return response.text.strip().splitlines()[0][:200] if response.text.strip() else response.reason_phrase
