@@ -16,6 +16,7 @@ def create_app(node: Node) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        node.start_witnessing()  # a no-op without witnesses.policy in the data directory
         yield
         node.close()
 

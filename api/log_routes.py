@@ -28,9 +28,9 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 
 @router.get("/log/checkpoint", response_class=PlainTextResponse, tags=["log"])
 def checkpoint(node: NodeDep) -> PlainTextResponse:
-    """The latest signed checkpoint (C2SP tlog-checkpoint), co-signatures included."""
+    """The latest signed checkpoint (C2SP tlog-checkpoint); with witnesses, the latest their quorum co-signed."""
     return PlainTextResponse(
-        node.latest_checkpoint().encode(),
+        node.served_checkpoint().encode(),
         media_type="text/plain; charset=utf-8",
         headers={"Cache-Control": "no-cache"},
     )

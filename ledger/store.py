@@ -7,9 +7,11 @@ Tables (SQLite and PostgreSQL alike):
   rightmost partial tile of each level is updated in place as the tree grows;
 - ``log_head(id, size, root)`` — the tree head, written in the same transaction as the
   entries, and locked by every writer;
-- ``log_checkpoints(size, note)`` — every checkpoint the log has signed.
+- ``log_checkpoints(size, note)`` — every checkpoint the log has signed, with the witness
+  cosignatures collected for it.
 
-Reads here are plain; all writes go through :mod:`ledger.sequencer`.
+Reads here are plain; all writes go through :mod:`ledger.sequencer`, except the cosignature
+lines :mod:`ledger.witnessing` appends to a published note.
 """
 
 from __future__ import annotations
@@ -148,6 +150,16 @@ class LogStore:
             with self.engine.connect() as c:
                 row = c.execute(query.limit(1)).first()
         return (int(row.size), str(row.note)) if row else None
+
+    def recent_checkpoints(self, limit: int) -> list[tuple[int, str]]:
+        """Return the ``limit`` largest recorded (size column, note), largest first."""
+        query = (
+            sa.select(log_checkpoints.c.size, log_checkpoints.c.note)
+            .order_by(log_checkpoints.c.size.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [(int(r.size), str(r.note)) for r in conn.execute(query)]
 
     def checkpoint_at(self, size: int) -> str | None:
         """Return the checkpoint note recorded for tree ``size``, if the log signed one."""

@@ -51,6 +51,11 @@ class DataDir:
         return self.root / "checkpoint"
 
     @property
+    def witnesses(self) -> Path:
+        """The witness policy (C2SP tlog-policy format): whom to push checkpoints to, and their quorum."""
+        return self.root / "witnesses.policy"
+
+    @property
     def keys(self) -> Path:
         return self.root / "keys"
 

@@ -9,12 +9,15 @@ from sqlalchemy.engine import Engine
 
 from ledger.checkpoint import SignedCheckpoint, open_checkpoint
 from ledger.database import create_engine
+from ledger.errors import CheckpointError, LedgerError
 from ledger.keys import SignerKey, VerifierKey
 from ledger.reader import LogReader
 from ledger.sequencer import Sequencer
 from ledger.store import LogStore
+from ledger.trust_policy import Policy
+from ledger.witnessing import WitnessEndpoint, Witnessing
 from registry import commands
-from registry.datadir import DEFAULT_ORIGIN, DataDir
+from registry.datadir import DEFAULT_ORIGIN, DataDir, DataDirError
 from registry.lineage import Lineage
 from registry.service import Registry
 
@@ -30,7 +33,12 @@ class Node:
     registry: Registry
     lineage: Lineage
     """The ownership graph, read from the state as it grows (built on first use)."""
+    witness_policy: Policy | None = None
+    """The data directory's ``witnesses.policy``: the witnesses to push to and the quorum to serve."""
+    witnessing: Witnessing | None = None
+    """Pushes checkpoints to the witnesses once :meth:`start_witnessing` is called."""
     _latest: tuple[str, SignedCheckpoint] | None = field(default=None, init=False, repr=False)
+    _served: tuple[str, SignedCheckpoint] | None = field(default=None, init=False, repr=False)
 
     @property
     def store(self) -> LogStore:
@@ -55,9 +63,56 @@ class Node:
         # A row filed under the wrong size would make an old checkpoint look latest.
         return max(self._latest[1], self.sequencer.published, key=lambda c: c.size)
 
+    def served_checkpoint(self) -> SignedCheckpoint:
+        """The checkpoint to publish as ``/log/checkpoint``.
+
+        With a witness policy, the latest recorded checkpoint whose cosignatures meet its
+        quorum (a client enforcing the same policy accepts it); until one does, or with no
+        policy, the latest checkpoint. Proofs and receipts may use later checkpoints: each
+        one extends this.
+        """
+        if self.witness_policy is None:
+            return self.latest_checkpoint()
+        for _size, note in self.store.recent_checkpoints(_WITNESSED_LOOKBACK):
+            if self._served is not None and self._served[0] == note:
+                return self._served[1]
+            try:
+                signed = self.witness_policy.verify(note)
+            except CheckpointError:
+                continue  # not (yet) co-signed by a quorum: look at the one before
+            self._served = (note, signed)
+            return signed
+        return self.latest_checkpoint()
+
+    def start_witnessing(self, interval: float = 0.25) -> None:
+        """Push checkpoints to the configured witnesses in the background (``registry serve``)."""
+        if self.witnessing is not None:
+            self.witnessing.start(interval)
+
     def close(self) -> None:
+        if self.witnessing is not None:
+            self.witnessing.stop()
         self.registry.close()
         self.engine.dispose()
+
+
+_WITNESSED_LOOKBACK = 64
+"""How many recent checkpoints :meth:`Node.served_checkpoint` looks through for a co-signed one."""
+
+
+def _witnessing(data_dir: DataDir, reader: LogReader, log_key: VerifierKey) -> tuple[Policy | None, Witnessing | None]:
+    """Read ``witnesses.policy``; raise :class:`DataDirError` if it is malformed or names another log."""
+    if not data_dir.witnesses.exists():
+        return None, None
+    try:
+        policy = Policy.parse(data_dir.witnesses.read_text())
+        named = policy.log_key(log_key.name)
+    except (OSError, LedgerError) as exc:
+        raise DataDirError(f"{data_dir.witnesses}: {exc}") from exc
+    if named != log_key:
+        raise DataDirError(f"{data_dir.witnesses}: its log key is not this registry's ({log_key.text()})")
+    endpoints = [WitnessEndpoint(w.key, w.url) for w in policy.witnesses.values() if w.url is not None]
+    return policy, Witnessing(reader, log_key, endpoints) if endpoints else None
 
 
 def open_node(root: Path, *, database_url: str | None = None, schema: str | None = None) -> Node:
@@ -72,8 +127,11 @@ def open_node(root: Path, *, database_url: str | None = None, schema: str | None
     data_dir = DataDir(root)
     key = data_dir.load_log_key()
     engine = create_engine(data_dir.database_url(database_url), schema=schema)
+    reader = LogReader(LogStore(engine))
+    policy, witnessing = _witnessing(data_dir, reader, key.verifier)
     sequencer = Sequencer(engine, key, data_dir.checkpoint)
-    return Node(data_dir, engine, sequencer, LogReader(LogStore(engine)), Registry(engine, sequencer), Lineage(engine))
+    registry = Registry(engine, sequencer)
+    return Node(data_dir, engine, sequencer, reader, registry, Lineage(engine), policy, witnessing)
 
 
 def initialise_registry(
