@@ -13,9 +13,12 @@ from api.console import console
 from api.console import fail as _fail
 from api.console import load_vkey as _load_vkey
 from api.console import progress as _progress
+from ledger.checkpoint import Checkpoint
 from ledger.errors import LedgerError
 from ledger.keys import ALG_COSIGNATURE_V1, ALG_ED25519, SignerKey
-from ledger.receipt import verify_receipt
+from ledger.note import parse as parse_note
+from ledger.receipt import Receipt, verify_receipt
+from ledger.trust_policy import Policy
 from registry.datadir import DEFAULT_ORIGIN, DataDir, DataDirError, write_secret
 from registry.demo import build_demo
 from registry.errors import RegistryError
@@ -131,14 +134,28 @@ def serve(
 @app.command("verify-receipt")
 def verify_receipt_command(
     file: Annotated[Path, typer.Argument(help="A .tlog-proof receipt.")],
-    vkey: Annotated[str, typer.Option(help="The log's verifier key (text or file).")],
+    vkey: Annotated[str | None, typer.Option(help="The log's verifier key (text or file).")] = None,
+    policy: Annotated[
+        Path | None, typer.Option(help="A trust policy: the log's key and the witness quorum its checkpoint needs.")
+    ] = None,
 ) -> None:
-    """Verify a receipt offline against the log's verifier key."""
+    """Verify a receipt offline against the log's verifier key, or a trust policy's log and witness quorum."""
     try:
-        signed = verify_receipt(file.read_text(), _load_vkey(vkey))
+        text = file.read_text()
+        trust = Policy.parse(policy.read_text()) if policy is not None else None
+        if vkey is not None:
+            log_key = _load_vkey(vkey)
+        elif trust is not None:
+            log_key = trust.log_key(Checkpoint.parse(parse_note(Receipt.parse(text).checkpoint).text).origin)
+        else:
+            raise _fail("give the log's key (--vkey) or a trust policy (--policy)")
+        signed = verify_receipt(text, log_key, policy=trust)
     except (OSError, LedgerError) as exc:
         raise _fail(f"receipt does not verify: {exc}") from None
-    console.print(f"[bold green]receipt verifies[/]: included in {signed.checkpoint.origin} at size {signed.size}")
+    witnessed = f", co-signed by {len(signed.cosigners)} witness(es)" if signed.cosigners else ""
+    console.print(
+        f"[bold green]receipt verifies[/]: included in {signed.checkpoint.origin} at size {signed.size}{witnessed}"
+    )
 
 
 def main() -> None:

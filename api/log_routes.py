@@ -129,8 +129,11 @@ def consistency_proof(
 
 @router.get("/v1/log/entries/{index}/receipt", response_class=PlainTextResponse, tags=["log"])
 def receipt(index: int, node: NodeDep) -> PlainTextResponse:
-    """A C2SP tlog-proof receipt of entry ``index`` against the latest checkpoint."""
+    """A C2SP tlog-proof receipt of entry ``index``: against the served (witnessed) checkpoint once it
+    covers the entry, so the receipt carries the witnesses' cosignatures; until then the latest."""
     latest = node.latest_checkpoint()
     if not 0 <= index < latest.size:
         raise NotFoundError(f"entry {index} is not covered by the published checkpoint ({latest.size})")
-    return PlainTextResponse(node.reader.receipt(index, latest).encode(), media_type="text/plain; charset=utf-8")
+    served = node.served_checkpoint()
+    against = served if index < served.size else latest
+    return PlainTextResponse(node.reader.receipt(index, against).encode(), media_type="text/plain; charset=utf-8")

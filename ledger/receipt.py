@@ -26,6 +26,7 @@ from ledger.checkpoint import SignedCheckpoint, open_checkpoint
 from ledger.errors import CheckpointError, ProofError, ReceiptError
 from ledger.keys import VerifierKey
 from ledger.merkle import leaf_hash, verify_inclusion
+from ledger.trust_policy import Policy
 
 HEADER = "c2sp.org/tlog-proof@v1"
 _INDEX = re.compile(r"index (0|[1-9][0-9]*)")
@@ -75,16 +76,20 @@ def verify_receipt(
     entry: bytes | None = None,
     witnesses: Iterable[VerifierKey] = (),
     quorum: int = 0,
+    policy: Policy | None = None,
 ) -> SignedCheckpoint:
     """Verify a receipt offline and return the checkpoint it proves inclusion in.
 
-    Steps: (1) parse; (2) verify the checkpoint's log signature, origin and witness quorum;
-    (3) take the entry given, or the one in the ``extra`` line; (4) verify its RFC 9162
-    inclusion proof at ``index`` against the checkpoint's root. Raises :class:`ReceiptError`.
+    Steps: (1) parse; (2) verify the checkpoint's log signature, origin and witness quorum
+    (``witnesses`` and ``quorum``, or a trust ``policy``'s quorum); (3) take the entry given,
+    or the one in the ``extra`` line; (4) verify its RFC 9162 inclusion proof at ``index``
+    against the checkpoint's root. Raises :class:`ReceiptError`.
     """
     parsed = receipt if isinstance(receipt, Receipt) else Receipt.parse(receipt)  # (1)
     try:
         signed = open_checkpoint(parsed.checkpoint, log_key, witnesses=witnesses, quorum=quorum)  # (2)
+        if policy is not None:
+            signed = policy.verify(parsed.checkpoint)
     except CheckpointError as exc:
         raise ReceiptError(str(exc)) from exc
     data = entry if entry is not None else parsed.entry  # (3)
