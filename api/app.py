@@ -4,15 +4,29 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from api import city_routes, event_routes, lineage_routes, log_routes, problems, registry_routes
+from api.body_limit import BodyLimit
+from api.rate_limit import WriteRateLimiter
+from api.settings import Settings
+from ledger.tiles import MAX_ENTRY_SIZE
 from registry.node import Node
 
+MAX_BODY = MAX_ENTRY_SIZE
+"""No request needs a body larger than one log entry (65,535 bytes, C2SP tlog-tiles)."""
 
-def create_app(node: Node) -> FastAPI:
-    """Return the registry's HTTP application serving ``node``."""
+
+def create_app(node: Node, settings: Settings | None = None, *, limiter: WriteRateLimiter | None = None) -> FastAPI:
+    """Return the registry's HTTP application serving ``node``.
+
+    ``settings`` default to the environment's (:mod:`api.settings`); ``limiter`` (for tests, with
+    their own clock) defaults to one built from the settings.
+    """
+    settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -27,6 +41,10 @@ def create_app(node: Node) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.node = node
+    if limiter is None:
+        limiter = WriteRateLimiter(settings.write_rate, settings.write_burst)
+    app.state.write_limiter = limiter
+    app.add_middleware(BodyLimit, limit=MAX_BODY)
     problems.install(app)
     app.include_router(log_routes.router)
     app.include_router(event_routes.router)
@@ -34,9 +52,19 @@ def create_app(node: Node) -> FastAPI:
     app.include_router(lineage_routes.router)
     app.include_router(city_routes.router)
 
-    @app.get("/v1/health", tags=["meta"])
+    @app.get("/v1/health", tags=["meta"], summary="Liveness", responses=problems.responses())
     def health() -> dict[str, str]:
         """Liveness: answers without touching the database (the load benchmark's reference)."""
         return {"status": "ok"}
 
+    def openapi() -> dict[str, Any]:
+        # The problem responses refer to one shared Problem schema (RFC 9457 §3).
+        if app.openapi_schema is None:
+            document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            schemas["Problem"] = problems.Problem.model_json_schema()
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

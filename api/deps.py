@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.engine import Connection
 
+from api.rate_limit import WriteRateLimiter
 from registry.node import Node
 
 
@@ -26,3 +27,11 @@ def get_connection(node: NodeDep) -> Iterator[Connection]:
 
 
 ConnectionDep = Annotated[Connection, Depends(get_connection)]
+
+
+def get_write_limiter(request: Request) -> WriteRateLimiter:
+    limiter: WriteRateLimiter = request.app.state.write_limiter
+    return limiter
+
+
+WriteLimiterDep = Annotated[WriteRateLimiter, Depends(get_write_limiter)]

@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api.deps import ConnectionDep, NodeDep
+from api.deps import ConnectionDep, NodeDep, WriteLimiterDep
 from api.problems import BodyTooLargeError
 from ledger.dsse import Envelope
 from ledger.errors import EnvelopeError
@@ -72,9 +72,13 @@ class EventAccepted(BaseModel):
     responses={200: {"description": "already accepted; nothing changed", "model": EventAccepted}},
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": ENVELOPE_SCHEMA}}}},
 )
-async def submit_event(request: Request, node: NodeDep) -> JSONResponse:
-    """Submit a signed event. Refusals are problem+json naming the field, key or units at fault."""
+async def submit_event(request: Request, node: NodeDep, limiter: WriteLimiterDep) -> JSONResponse:
+    """Submit a signed event. Refusals are problem+json naming the field, key or units at fault.
+
+    Each signing key may submit ``REGISTRY_WRITE_RATE`` events a second (429 with Retry-After beyond).
+    """
     envelope = Envelope.from_json(_parse_json(await _read_body(request)))
+    limiter.take(envelope.keyids)  # before anything is written: a refused event writes nothing
     applied = await run_in_threadpool(node.registry.submit, envelope)
     body = await run_in_threadpool(_accepted, node, applied)
     return JSONResponse(body.model_dump(), status_code=200 if applied.duplicate else 201)

@@ -6,13 +6,17 @@ mapping wins; every problem has a stable ``type`` built from the error's ``code`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.rate_limit import RateLimitedError
 from ledger.errors import (
     CanonicalJSONError,
     EntryError,
@@ -76,10 +80,124 @@ def problem_type(code: str) -> str:
     return f"/problems/{code}"
 
 
-def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
-    """Return an ``application/problem+json`` response."""
+def problem(
+    status: int, code: str, title: str, detail: str, *, headers: Mapping[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    """Return an ``application/problem+json`` response (RFC 9457 §3: type, title, status, detail, extensions)."""
     body = {"type": problem_type(code), "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details (§3.1); extension members (§3.2) carry the facts of the error."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "/problems/not-holder",
+                    "title": "Not holder",
+                    "status": 409,
+                    "detail": "serials perm.2028.1.1-10 are not held by 'buyer': they are held by 'city-a' since "
+                    "log index 12",
+                    "field": "serial",
+                    "serials": "perm.2028.1.1-10",
+                    "account": "buyer",
+                    "holder": "city-a",
+                    "since": 12,
+                }
+            ]
+        },
+    )
+
+    type: str
+    """``/problems/<code>``: stable, one per kind of error (README, "Errors")."""
+    title: str
+    status: int
+    detail: str
+
+
+PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
+
+# One example per status that a route may declare, for the OpenAPI document.
+EXAMPLES: dict[int, tuple[str, dict[str, Any]]] = {
+    400: (
+        "The body is not a valid envelope.",
+        {"type": "/problems/malformed-envelope", "detail": "envelope.payload must be base64"},
+    ),
+    403: (
+        "A signature is missing or does not verify.",
+        {"type": "/problems/bad-signature", "detail": "signature by unknown key 3f2a…"},
+    ),
+    404: (
+        "No such record, or not covered by the published checkpoint.",
+        {"type": "/problems/not-found", "detail": "no account 'no-such-account'"},
+    ),
+    409: (
+        "The request conflicts with the registry's state.",
+        {
+            "type": "/problems/units-retired",
+            "detail": "serials perm.2028.1.1-10 were retired at log index 9 and can never move again",
+            "serials": "perm.2028.1.1-10",
+            "since": 9,
+        },
+    ),
+    413: (
+        "The body is larger than 65,535 bytes.",
+        {
+            "type": "/problems/body-too-large",
+            "detail": "the body is 70000 bytes or more; the limit is 65535",
+            "limit": 65535,
+        },
+    ),
+    422: (
+        "A parameter or an event field is invalid.",
+        {
+            "type": "/problems/invalid-request",
+            "detail": "invalid field(s): query.limit",
+            "errors": [{"field": "query.limit", "message": "Input should be greater than or equal to 1"}],
+        },
+    ),
+    429: (
+        "A signing key is over its write rate; see Retry-After.",
+        {
+            "type": "/problems/rate-limited",
+            "detail": "key 3f2a… is over its write rate; retry after 1 s",
+            "keyid": "3f2a…",
+            "retry_after": 1,
+        },
+    ),
+    500: (
+        "The server failed to answer.",
+        {"type": "/problems/internal-error", "detail": "the server failed to answer this request"},
+    ),
+    503: (
+        "The log cannot serve this yet (a checkpoint is pending).",
+        {
+            "type": "/problems/checkpoint-pending",
+            "detail": "the statement reflects 12 log entries; the log has published 11",
+        },
+    ),
+}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` declaring problem+json answers for ``statuses``, each with an example.
+
+    Every route also answers 500 problem+json, so 500 is always declared.
+    """
+    declared: dict[int | str, dict[str, Any]] = {}
+    for status in sorted({*statuses, 500}):
+        description, example = EXAMPLES[status]
+        example = {"type": example["type"], "title": _title(example["type"]), "status": status} | example
+        content = {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_SCHEMA_REF}, "example": example}}
+        declared[status] = {"description": description, "content": content}
+    return declared
+
+
+def _title(problem_type_uri: str) -> str:
+    return problem_type_uri.rsplit("/", 1)[-1].replace("-", " ").capitalize()
 
 
 class NotFoundError(Exception):
@@ -125,13 +243,29 @@ def install(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         del request
         assert isinstance(exc, StarletteHTTPException)
-        code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, f"http-{exc.status_code}")
-        return problem(exc.status_code, code, code.replace("-", " ").capitalize(), str(exc.detail))
+        status = HTTPStatus(exc.status_code)
+        code = status.phrase.lower().replace(" ", "-")  # not-found, method-not-allowed, …
+        # Starlette's headers carry what the status requires, e.g. Allow on a 405 (RFC 9110 §15.5.6).
+        return problem(int(status), code, status.phrase, str(exc.detail), headers=exc.headers)
 
     async def too_large(request: Request, exc: Exception) -> JSONResponse:
         del request
         assert isinstance(exc, BodyTooLargeError)
         return problem(413, exc.code, "Body too large", str(exc), limit=exc.limit)
+
+    async def rate_limited(request: Request, exc: Exception) -> JSONResponse:
+        del request
+        assert isinstance(exc, RateLimitedError)
+        # RFC 6585 §4: 429 Too Many Requests, with Retry-After in seconds (RFC 9110 §10.2.3).
+        return problem(
+            429,
+            exc.code,
+            "Rate limited",
+            str(exc),
+            headers={"Retry-After": str(exc.retry_after)},
+            keyid=exc.keyid,
+            retry_after=exc.retry_after,
+        )
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         del request, exc  # the details stay in the server's log
@@ -141,6 +275,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LedgerError, domain_error)
     app.add_exception_handler(RegistryError, domain_error)
     app.add_exception_handler(BodyTooLargeError, too_large)
+    app.add_exception_handler(RateLimitedError, rate_limited)
     app.add_exception_handler(NotFoundError, not_found)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(StarletteHTTPException, http_error)
