@@ -8,9 +8,10 @@ and tlog-proof text. Nothing beyond the latest published checkpoint is served.
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel
 
@@ -26,14 +27,37 @@ router = APIRouter()
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
+def entity_tag(data: bytes) -> str:
+    """A strong entity tag (RFC 9110 §8.8.3): the quoted base64url SHA-256 of the representation."""
+    return '"' + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode() + '"'
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    # RFC 9110 §13.1.2: "*" matches any current representation; otherwise a list of tags,
+    # compared weakly (a W/ prefix is ignored).
+    if if_none_match is None:
+        return False
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in tags or etag in tags
+
+
+def cached(request: Request, data: bytes, media_type: str, cache_control: str) -> Response:
+    """``data`` with its ETag, or 304 Not Modified when the request's If-None-Match names that tag."""
+    etag = entity_tag(data)
+    headers = {"ETag": etag, "Cache-Control": cache_control}
+    if _matches(request.headers.get("if-none-match"), etag):
+        # RFC 9110 §15.4.5: a 304 carries the ETag and Cache-Control a 200 would have, and no body.
+        return Response(status_code=304, headers=headers)
+    return Response(data, media_type=media_type, headers=headers)
+
+
 @router.get("/log/checkpoint", response_class=PlainTextResponse, tags=["log"])
-def checkpoint(node: NodeDep) -> PlainTextResponse:
-    """The latest signed checkpoint (C2SP tlog-checkpoint); with witnesses, the latest their quorum co-signed."""
-    return PlainTextResponse(
-        node.served_checkpoint().encode(),
-        media_type="text/plain; charset=utf-8",
-        headers={"Cache-Control": "no-cache"},
-    )
+def checkpoint(request: Request, node: NodeDep) -> Response:
+    """The latest signed checkpoint (C2SP tlog-checkpoint); with witnesses, the latest their quorum co-signed.
+
+    ``no-cache``: a cache revalidates it each time, and If-None-Match with its ETag answers 304.
+    """
+    return cached(request, node.served_checkpoint().encode().encode(), "text/plain; charset=utf-8", "no-cache")
 
 
 @router.get("/log/vkey", response_class=PlainTextResponse, tags=["log"])
@@ -43,7 +67,7 @@ def vkey(node: NodeDep) -> PlainTextResponse:
 
 
 @router.get("/log/tile/{level}/{rest:path}", tags=["log"])
-def tile(level: str, rest: str, node: NodeDep) -> Response:
+def tile(level: str, rest: str, request: Request, node: NodeDep) -> Response:
     """A hash tile or an entry bundle (C2SP tlog-tiles), if the published tree holds it."""
     try:
         coords = parse_tile_path(level, rest)
@@ -53,7 +77,7 @@ def tile(level: str, rest: str, node: NodeDep) -> Response:
     if data is None:
         raise NotFoundError(f"{coords.path} is not covered by the published checkpoint")
     # Full tiles never change; a partial tile of a given width never changes either.
-    return Response(data, media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE})
+    return cached(request, data, "application/octet-stream", IMMUTABLE)
 
 
 class InclusionProof(BaseModel):

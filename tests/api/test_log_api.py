@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Iterator
 
 import pytest
@@ -170,3 +171,37 @@ def test_an_unexpected_failure_is_a_problem_too(node: Node, monkeypatch: pytest.
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["type"] == "/problems/internal-error"
+
+
+# --- caching (RFC 9110 §8.8.3 ETag, §13.1.2 If-None-Match) ----------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/log/tile/0/001", "/log/tile/0/002.p/88", "/log/tile/entries/000"])
+def test_tiles_and_bundles_carry_a_strong_etag_and_answer_304(client: TestClient, path: str) -> None:
+    first = client.get(path)
+    etag = first.headers["etag"]
+    digest = base64.urlsafe_b64encode(hashlib.sha256(first.content).digest()).rstrip(b"=").decode()
+    assert etag == f'"{digest}"'  # strong: no W/ prefix, and it names exactly these bytes
+    assert client.get(path).headers["etag"] == etag
+    for if_none_match in (etag, f'"other", {etag}', f"W/{etag}", "*"):
+        again = client.get(path, headers={"If-None-Match": if_none_match})
+        assert again.status_code == 304, if_none_match
+        assert again.content == b""
+        assert (again.headers["etag"], again.headers["cache-control"]) == (etag, "public, max-age=31536000, immutable")
+    other = client.get(path, headers={"If-None-Match": '"other"'})
+    assert (other.status_code, other.content) == (200, first.content)
+
+
+def test_tiles_of_different_content_have_different_etags(client: TestClient) -> None:
+    tags = {client.get(p).headers["etag"] for p in ("/log/tile/0/000", "/log/tile/0/001", "/log/tile/0/002.p/88")}
+    assert len(tags) == 3
+
+
+def test_the_checkpoint_has_an_etag_and_no_cache(client: TestClient, node: Node) -> None:
+    response = client.get("/log/checkpoint")
+    assert response.headers["cache-control"] == "no-cache"
+    digest = base64.urlsafe_b64encode(hashlib.sha256(node.served_checkpoint().encode().encode()).digest())
+    assert response.headers["etag"] == '"' + digest.rstrip(b"=").decode() + '"'
+    again = client.get("/log/checkpoint", headers={"If-None-Match": response.headers["etag"]})
+    assert (again.status_code, again.content, again.headers["cache-control"]) == (304, b"", "no-cache")
+    assert client.get("/log/checkpoint", headers={"If-None-Match": '"stale"'}).text == response.text
