@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from ledger.database import create_engine
-from ledger.keys import SignerKey
+from ledger.keys import ALG_COSIGNATURE_V1, SignerKey
+from ledger.note import sign
 from ledger.sequencer import Sequencer
 from ledger.store import log_checkpoints, log_entries, log_head, log_tiles
 from registry import commands
@@ -216,3 +217,73 @@ def test_an_entry_signed_by_no_account_is_caught_by_the_replay_though_the_log_is
     assert "void entry 300.0 (blocking, void-entry)" in output
     assert "bound to no account" in output
     assert "the log holds 1 entry that the registry's rules refuse" in output
+
+
+WITNESS = SignerKey.generate("witness.example/w", ALG_COSIGNATURE_V1)
+
+
+def _policy_file(root: Path, file: Path, quorum: str = "w") -> Path:
+    file.write_text(
+        f"log {(root / 'log.vkey').read_text().strip()}\nwitness w {WITNESS.verifier.text()}\nquorum {quorum}\n"
+    )
+    return file
+
+
+def _audit_with_policy(root: Path, url: str, policy: Path, *extra: str) -> tuple[int, str]:
+    result = runner.invoke(
+        app, ["audit", "--data-dir", str(root), "--database-url", url, "--policy", str(policy), *extra]
+    )
+    return result.exit_code, " ".join(result.output.split())
+
+
+def _cosign_latest_recorded(url: str) -> None:
+    def cosign(conn: Connection) -> None:
+        size, note = conn.execute(
+            sa.select(log_checkpoints.c.size, log_checkpoints.c.note).order_by(log_checkpoints.c.size.desc())
+        ).first() or (0, "")
+        line = sign(note.split("\n\n")[0] + "\n", [WITNESS], timestamp=1_700_000_000).signatures[0].line()
+        conn.execute(log_checkpoints.update().where(log_checkpoints.c.size == size).values(note=note + line))
+
+    _tamper(url, cosign)
+
+
+def test_a_latest_checkpoint_short_of_the_policy_quorum_is_refused(demo_dir: tuple[Path, str], tmp_path: Path) -> None:
+    root, url = demo_dir
+    code, output = _audit_with_policy(root, url, _policy_file(root, tmp_path / "policy"))
+    assert code == 1
+    assert "audit failed at latest checkpoint (size 300): does not meet the policy" in output
+    assert "witness w did not cosign" in output
+
+
+@pytest.fixture
+def cosigned(demo_dir: tuple[Path, str], tmp_path: Path) -> tuple[Path, str, Path]:
+    """The demo registry, its latest checkpoint cosigned by the policy's witness, and the policy."""
+    root, url = demo_dir
+    _cosign_latest_recorded(url)
+    return root, url, _policy_file(root, tmp_path / "policy")
+
+
+def test_the_policy_supplies_the_log_key_and_a_cosigned_checkpoint_passes(cosigned: tuple[Path, str, Path]) -> None:
+    root, url, policy = cosigned
+    (root / "log.vkey").unlink()  # the key comes from the policy, not from the data directory
+    code, output = _audit_with_policy(root, url, policy)
+    assert code == 0, output
+    assert "audit passed: 300 entries" in output
+
+
+def test_a_pinned_checkpoint_brought_by_the_auditor_must_meet_the_policy(
+    cosigned: tuple[Path, str, Path], tmp_path: Path
+) -> None:
+    root, url, policy = cosigned
+    pinned = tmp_path / "pinned"
+    pinned.write_text((root / "checkpoint").read_text())  # the log's signature only
+    code, output = _audit_with_policy(root, url, policy, "--checkpoint", str(pinned))
+    assert code == 1
+    assert "audit failed at pinned checkpoint: does not meet the policy" in output
+
+
+def test_a_malformed_policy_names_its_line(demo_dir: tuple[Path, str], tmp_path: Path) -> None:
+    root, url = demo_dir
+    code, output = _audit_with_policy(root, url, _policy_file(root, tmp_path / "policy", quorum="nobody"))
+    assert code == 1
+    assert "policy line 3: unknown member 'nobody'" in output
