@@ -20,17 +20,20 @@ import pytest
 import sqlalchemy as sa
 import uvicorn
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import Connection
 from typer.testing import CliRunner
 
 from api import cli_audit
 from api.app import create_app
 from api.cli import app as cli
 from ledger import b64
-from ledger.checkpoint import Checkpoint
+from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.keys import ALG_COSIGNATURE_V1, SignerKey
+from ledger.merkle import leaf_hash
 from ledger.note import sign
 from ledger.remote_audit import HttpLogSource, RemoteAuditError, audit_remote, pin_path
-from ledger.store import log_checkpoints, log_entries
+from ledger.sequencer import TreeState
+from ledger.store import log_checkpoints, log_entries, log_head, log_tiles
 from ledger.trust_policy import Policy
 from registry import commands
 from registry.datadir import DataDir
@@ -237,16 +240,60 @@ def test_an_entry_rewritten_in_the_database_is_named(
     assert _audit(root, state)[0] == 0
     _append(node, root, 20, "later")
     with node.engine.begin() as conn:
-        data = conn.execute(sa.select(log_entries.c.data).where(log_entries.c.idx == 310)).scalar_one()
-        position = data.index(b'"payload":"') + 20
-        rewritten = data[:position] + bytes([data[position] ^ 0x01]) + data[position + 1 :]
-        conn.execute(log_entries.update().where(log_entries.c.idx == 310).values(data=rewritten))
+        _rewrite_entry(conn, 310)
     pinned = pin_path(state, node.origin).read_text()
     code, output = _audit(root, state)
     assert code == 1
     assert "remote audit failed at entry 310" in " ".join(output.split())
     assert "the entry was rewritten" in output
     assert pin_path(state, node.origin).read_text() == pinned
+
+
+def _rewrite_entry(conn: Connection, index: int) -> None:
+    """Change one character of entry ``index``'s payload in the database."""
+    data = conn.execute(sa.select(log_entries.c.data).where(log_entries.c.idx == index)).scalar_one()
+    position = data.index(b'"payload":"') + 20
+    rewritten = data[:position] + bytes([data[position] ^ 0x01]) + data[position + 1 :]
+    conn.execute(log_entries.update().where(log_entries.c.idx == index).values(data=rewritten))
+
+
+def _rewrite_history(node: Node, root: Path, index: int) -> None:
+    """Rewrite entry ``index`` as a dishonest operator would: rebuild every tile and the head from
+    the altered entries and sign the latest size again with the log key."""
+    with node.engine.begin() as conn:
+        _rewrite_entry(conn, index)
+        tree, tiles = TreeState(), {}
+        for row in conn.execute(sa.select(log_entries.c.data).order_by(log_entries.c.idx)):
+            tiles.update({(t.level, t.index): h for t, h in tree.append(leaf_hash(row.data))[0]})
+        tiles.update(
+            {
+                (tree.partial_tile(level).level, tree.partial_tile(level).index): bytes(h)
+                for level, h in tree.partial.items()
+                if h
+            }
+        )
+        conn.execute(log_tiles.delete())
+        conn.execute(log_tiles.insert(), [{"level": lv, "idx": i, "hashes": h} for (lv, i), h in tiles.items()])
+        conn.execute(log_head.update().values(root=tree.root()))
+        resigned = sign_checkpoint(Checkpoint(node.origin, tree.size, tree.root()), DataDir(root).load_log_key())
+        conn.execute(log_checkpoints.update().where(log_checkpoints.c.size == tree.size).values(note=resigned.encode()))
+
+
+def test_history_rewritten_and_re_signed_is_a_fork(registry: tuple[Path, Node], served: Served, tmp_path: Path) -> None:
+    root, node = registry
+    served.serve(node)
+    pinned = tmp_path / "pinned"
+    pinned.write_text(node.store.checkpoint_at(200) or "")
+    before = pinned.read_text()
+    _rewrite_history(node, root, 50)
+    code, output = _audit(root, tmp_path / "state", "--checkpoint", str(pinned))
+    assert code == 1
+    assert "fork detected: the consistency proof from 200 to 300 does not verify" in " ".join(output.split())
+    assert before in output
+    assert node.latest_checkpoint().encode() in output
+    assert pinned.read_text() == before
+    # The rewritten log is consistent in itself: only a pin (or a witness) from before catches it.
+    assert _audit(root, tmp_path / "fresh")[0] == 0
 
 
 def _flip(byte_at: int) -> Callable[[bytes], bytes]:
