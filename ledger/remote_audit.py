@@ -90,7 +90,6 @@ class HttpLogSource:
 
     def __init__(self, client: httpx.Client) -> None:
         self.client = client
-        self.requests = 0
 
     def checkpoint(self) -> str:
         return self._get("/log/checkpoint").decode("utf-8", errors="replace")
@@ -106,7 +105,6 @@ class HttpLogSource:
             raise RemoteAuditError("consistency proof", f"the server's answer is not a proof: {exc}") from None
 
     def _get(self, path: str) -> bytes:
-        self.requests += 1
         try:
             response = self.client.get(path)
         except httpx.HTTPError as exc:
@@ -154,7 +152,10 @@ def audit_remote(
         latest = policy.verify(latest_note)
     except CheckpointError as exc:
         raise RemoteAuditError("latest checkpoint", str(exc)) from None
-    log_key = policy.log_key(latest.checkpoint.origin)
+    try:
+        log_key = policy.log_key(latest.checkpoint.origin)
+    except LedgerError as exc:
+        raise RemoteAuditError("policy", str(exc)) from None
 
     pinned = pinned_for(latest.checkpoint.origin)  # (2)
     old_size, old_root = 0, b""
@@ -182,24 +183,18 @@ def audit_remote(
             raise fork(f"the consistency proof from {old_size} to {latest.size} does not verify: {exc}") from None
 
     tree = _Tiles(source, latest.size)
-    entries: list[tuple[int, bytes]] = []
     if latest.size > old_size:
         edge = tree.compact_range(old_size)  # (5)
         if pinned is not None and edge.root() != old_root:
             # (4) showed the two checkpoints consistent: these tiles are not the signed tree's.
             raise RemoteAuditError("hash tiles", f"they do not rebuild the pinned root at size {old_size}")
-        entries = tree.extend(edge, latest.root, progress)  # (6)
-    for index, data in entries:  # (7)
-        try:
-            LogEntry.decode(data)
-        except LedgerError as exc:
-            raise RemoteAuditError(f"entry {index}", str(exc)) from None
+        tree.extend(edge, latest.root, progress)  # (6) and (7)
     return RemoteAuditReport(
         origin=latest.checkpoint.origin,
         previous_size=old_size,
         size=latest.size,
         root=latest.root,
-        entries=len(entries),
+        entries=latest.size - old_size,
         tiles=tree.fetched,
         first_use=pinned is None,
         checkpoint=latest,
@@ -243,16 +238,15 @@ class _Tiles:
                 start += 1 << height
         return CompactRange(size, nodes)
 
-    def extend(
-        self, edge: CompactRange, root: bytes, progress: Callable[[int, int], None] | None
-    ) -> list[tuple[int, bytes]]:
-        """Append the entries [edge.size, self.size) to ``edge`` and require ``root``; return them."""
+    def extend(self, edge: CompactRange, root: bytes, progress: Callable[[int, int], None] | None) -> None:
+        """Append the entries [edge.size, self.size) to ``edge``, require ``root``, and decode each.
+
+        Bundles are streamed: only the tree's right edge and the first fault are kept.
+        """
         first, total = edge.size, self.size - edge.size
-        if total == 0:
-            return []
         from_entries, from_tiles = edge.copy(), edge.copy()
-        entries: list[tuple[int, bytes]] = []
         differs: int | None = None  # the first new index whose entry and level-0 tile hash disagree
+        malformed: tuple[int, str] | None = None  # the first new entry that does not decode
         for index in range(first // TILE_WIDTH, -(-self.size // TILE_WIDTH)):
             bundle = Tile(-1, index, tile_width_at(0, index, self.size))
             try:
@@ -264,32 +258,44 @@ class _Tiles:
             level0 = self.fetch(0, index)
             skip = max(0, first - index * TILE_WIDTH)  # the start of the first bundle was checked before
             for offset in range(skip, bundle.width):
-                entries.append((index * TILE_WIDTH + offset, batch[offset]))
+                at = index * TILE_WIDTH + offset
                 leaf, served = leaf_hash(batch[offset]), level0[offset * HASH_SIZE : (offset + 1) * HASH_SIZE]
                 from_entries.append(leaf)
                 from_tiles.append(served)
                 if leaf != served and differs is None:
-                    differs = index * TILE_WIDTH + offset
+                    differs = at
+                if malformed is None and (problem := _entry_problem(batch[offset])) is not None:
+                    malformed = (at, problem)  # (7), reported once the tree says whether it was rewritten
             if progress is not None:
-                progress(len(entries), total)
+                progress(from_entries.size - first, total)
         authentic = from_entries.root() == root
-        if authentic and differs is None:
-            return entries
         if authentic and differs is not None:
             # The entries are the signed tree's leaves: the level-0 tile is served wrong.
             tile = Tile(0, differs // TILE_WIDTH, tile_width_at(0, differs // TILE_WIDTH, self.size))
             raise RemoteAuditError(_name(tile), f"hash {differs % TILE_WIDTH} is not the leaf hash of entry {differs}")
-        if from_tiles.root() == root and differs is not None:
+        if not authentic and from_tiles.root() == root and differs is not None:
             # The level-0 tiles extend the authenticated pinned edge to the signed root, so they are
             # the tree's true leaves, and the entry that disagrees with them was rewritten.
             raise RemoteAuditError(
                 f"entry {differs}",
                 "its leaf hash differs from the one the signed checkpoint commits to: the entry was rewritten",
             )
-        raise RemoteAuditError(
-            f"entries {first}..{self.size - 1}",
-            f"neither the entries nor the level-0 tiles lead to the checkpoint's root at size {self.size}",
-        )
+        if not authentic:
+            raise RemoteAuditError(
+                f"entries {first}..{self.size - 1}",
+                f"neither the entries nor the level-0 tiles lead to the checkpoint's root at size {self.size}",
+            )
+        if malformed is not None:  # in the signed tree, yet not a log entry
+            raise RemoteAuditError(f"entry {malformed[0]}", malformed[1])
+
+
+def _entry_problem(data: bytes) -> str | None:
+    """Why ``data`` is not a log entry with a well-formed DSSE envelope (:mod:`ledger.entry`), or None."""
+    try:
+        LogEntry.decode(data)
+    except LedgerError as exc:
+        return str(exc)
+    return None
 
 
 def _name(tile: Tile) -> str:

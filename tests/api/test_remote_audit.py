@@ -249,19 +249,19 @@ def test_an_entry_rewritten_in_the_database_is_named(
     assert pin_path(state, node.origin).read_text() == pinned
 
 
-def _rewrite_entry(conn: Connection, index: int) -> None:
-    """Change one character of entry ``index``'s payload in the database."""
+def _rewrite_entry(conn: Connection, index: int, replacement: bytes | None = None) -> None:
+    """Replace entry ``index`` in the database, by default changing one character of its payload."""
     data = conn.execute(sa.select(log_entries.c.data).where(log_entries.c.idx == index)).scalar_one()
     position = data.index(b'"payload":"') + 20
-    rewritten = data[:position] + bytes([data[position] ^ 0x01]) + data[position + 1 :]
+    rewritten = replacement or data[:position] + bytes([data[position] ^ 0x01]) + data[position + 1 :]
     conn.execute(log_entries.update().where(log_entries.c.idx == index).values(data=rewritten))
 
 
-def _rewrite_history(node: Node, root: Path, index: int) -> None:
+def _rewrite_history(node: Node, root: Path, index: int, replacement: bytes | None = None) -> None:
     """Rewrite entry ``index`` as a dishonest operator would: rebuild every tile and the head from
     the altered entries and sign the latest size again with the log key."""
     with node.engine.begin() as conn:
-        _rewrite_entry(conn, index)
+        _rewrite_entry(conn, index, replacement)
         tree, tiles = TreeState(), {}
         for row in conn.execute(sa.select(log_entries.c.data).order_by(log_entries.c.idx)):
             tiles.update({(t.level, t.index): h for t, h in tree.append(leaf_hash(row.data))[0]})
@@ -294,6 +294,17 @@ def test_history_rewritten_and_re_signed_is_a_fork(registry: tuple[Path, Node], 
     assert pinned.read_text() == before
     # The rewritten log is consistent in itself: only a pin (or a witness) from before catches it.
     assert _audit(root, tmp_path / "fresh")[0] == 0
+
+
+def test_an_entry_in_the_signed_tree_that_is_not_a_log_entry_is_named(
+    registry: tuple[Path, Node], served: Served, tmp_path: Path
+) -> None:
+    root, node = registry
+    served.serve(node)
+    _rewrite_history(node, root, 120, b'{"not":"an entry"}')  # canonical JSON, committed to by a signed root
+    code, output = _audit(root, tmp_path / "state")
+    assert code == 1
+    assert "remote audit failed at entry 120: entry must be an object with exactly envelope" in " ".join(output.split())
 
 
 def _flip(byte_at: int) -> Callable[[bytes], bytes]:
