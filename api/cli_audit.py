@@ -74,12 +74,16 @@ def audit_command(
     inside the data directory are only as trustworthy as whoever controls it.
     """
     trust = _load_policy(policy)
+    if trust is not None and vkey is not None and _read_vkey(vkey) not in {log.key for log in trust.logs}:
+        raise fail(f"--vkey is not one of the logs in the policy {policy}")
     if url is not None:
         if data_dir is not None or database_url is not None:
             raise fail("--url audits a registry over HTTP: --data-dir and --database-url do not apply")
-        if trust is None and vkey is None:
-            raise fail("--url needs --policy or --vkey: a key fetched from the server itself proves nothing")
-        _audit_remote(url, trust or _policy_for(vkey), checkpoint, state_dir.expanduser(), as_json)
+        if trust is None:
+            if vkey is None:
+                raise fail("--url needs --policy or --vkey: a key fetched from the server itself proves nothing")
+            trust = Policy.for_log(_read_vkey(vkey))
+        _audit_remote(url, trust, checkpoint, state_dir.expanduser(), as_json)
         return
     if data_dir is None:
         raise fail("say what to audit: --data-dir DIR (offline) or --url URL (a running registry)")
@@ -204,10 +208,9 @@ def _load_policy(file: Path | None) -> Policy | None:
         raise fail(f"cannot use the policy {file}: {exc}") from None
 
 
-def _policy_for(vkey: str | None) -> Policy:
-    assert vkey is not None
+def _read_vkey(vkey: str) -> VerifierKey:
     try:
-        return Policy.for_log(load_vkey(vkey))
+        return load_vkey(vkey)
     except (OSError, LedgerError) as exc:
         raise fail(f"cannot read the log's verifier key: {exc}") from None
 

@@ -386,6 +386,12 @@ def test_remote_audit_needs_a_key_from_outside_the_server(tmp_path: Path) -> Non
     result = runner.invoke(cli, ["audit", "--url", URL, "--state-dir", str(tmp_path)])
     assert result.exit_code == 1
     assert "--url needs --policy or --vkey" in result.output
+    policy = tmp_path / "policy"
+    policy.write_text(f"log {SignerKey.generate('a.example/log').verifier.text()}\nquorum none\n")
+    other = SignerKey.generate("b.example/log").verifier.text()
+    result = runner.invoke(cli, ["audit", "--url", URL, "--policy", str(policy), "--vkey", other])
+    assert result.exit_code == 1
+    assert "--vkey is not one of the logs in the policy" in result.output
 
 
 def test_audit_remote_against_a_real_server(registry: tuple[Path, Node]) -> None:
