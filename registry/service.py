@@ -8,7 +8,10 @@ commits.
 
 Events submitted together share one transaction (group commit, DESIGN.md §3 "Batching"),
 but each stands alone: an event that is refused writes nothing and does not disturb the
-others.
+others. Single events submitted at the same time from many threads (one per HTTP request)
+are gathered into such batches too: while one batch commits, later callers queue, and the
+first of them then commits everything queued (a leader/follower combiner), so concurrent
+requests share one transaction, one fsync and one signed checkpoint.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
@@ -30,6 +34,20 @@ from registry.schema import record_applied
 from registry.state import Applied, apply_or_undo, find_duplicate
 from registry.working import Cache, WorkingState
 
+MAX_GROUP = 256
+"""At most this many concurrent single submissions share one transaction."""
+
+
+@dataclass(eq=False)
+class _Waiting:
+    """One caller of :meth:`Registry.submit` in the queue: its event, and then its outcome."""
+
+    prepared: Prepared
+    ready: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False  # set before ``ready``: this caller commits the queue
+    outcome: Applied | RegistryError | None = None
+    failure: BaseException | None = None  # the batch as a whole failed (nothing or all committed)
+
 
 class Registry:
     """Accepts signed events for one log; thread-safe (the sequencer serialises batches)."""
@@ -42,6 +60,9 @@ class Registry:
         self._lock = threading.Lock()
         self._cache = Cache()
         self._known_size = -1  # the log size after this registry's last batch
+        self._queue: list[_Waiting] = []  # single submissions waiting for the next group commit
+        self._queue_lock = threading.Lock()  # guards _queue and _leading
+        self._leading = False  # a caller is committing a group, and will hand over to the next
         replay.catch_up(sequencer)
 
     def close(self) -> None:
@@ -52,11 +73,50 @@ class Registry:
 
         Raises the :class:`RegistryError` that refused it; a resubmission of an accepted
         event returns its original index with ``duplicate`` set and changes nothing.
+        Concurrent callers share a group commit (their events are applied in the order they
+        queued, each standing alone); if the group's transaction fails, each of them gets
+        that exception.
         """
-        (outcome,) = self.submit_many([envelope])
-        if isinstance(outcome, RegistryError):
-            raise outcome
-        return outcome
+        (prepared,) = self._prepare([envelope])  # parse and verify on the caller's thread, unlocked
+        if isinstance(prepared, RegistryError):
+            raise prepared
+        waiting = _Waiting(prepared)
+        with self._queue_lock:
+            self._queue.append(waiting)
+            if not self._leading:  # nobody is committing: this caller leads a group of one or more
+                self._leading = waiting.lead = True
+                waiting.ready.set()
+        waiting.ready.wait()
+        if waiting.lead:
+            self._lead_group()
+        if waiting.failure is not None:
+            raise waiting.failure
+        assert waiting.outcome is not None  # set with ``ready`` by the leader of its group
+        if isinstance(waiting.outcome, RegistryError):
+            raise waiting.outcome
+        return waiting.outcome
+
+    def _lead_group(self) -> None:
+        """Commit what is queued (the leader first), hand the lead to the next caller, wake the group."""
+        with self._queue_lock:
+            group, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
+        try:
+            outcomes = self._commit([w.prepared for w in group])
+        except BaseException as exc:  # handed to every caller of the group, each of whom raises it
+            for waiting in group:
+                waiting.failure = exc
+        else:
+            for waiting, outcome in zip(group, outcomes, strict=True):
+                waiting.outcome = outcome
+        with self._queue_lock:
+            if self._queue:  # those who queued meanwhile: the first of them commits them
+                self._queue[0].lead = True
+                self._queue[0].ready.set()
+            else:
+                self._leading = False
+        for waiting in group:
+            waiting.lead = False
+            waiting.ready.set()
 
     def submit_many(self, envelopes: Sequence[Envelope]) -> list[Applied | RegistryError]:
         """Apply events in order in one transaction; return each one's outcome, in order."""
