@@ -150,7 +150,7 @@ def verify_receipt_command(
         else:
             raise _fail("give the log's key (--vkey) or a trust policy (--policy)")
         signed = verify_receipt(text, log_key, policy=trust)
-    except (OSError, LedgerError) as exc:
+    except (OSError, ValueError, LedgerError) as exc:  # ValueError: a file that is not UTF-8
         raise _fail(f"receipt does not verify: {exc}") from None
     witnessed = f", co-signed by {len(signed.cosigners)} witness(es)" if signed.cosigners else ""
     console.print(

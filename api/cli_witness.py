@@ -44,12 +44,14 @@ def witness_command(
     try:
         key = _witness_key(data_dir, name)
         logs = _trusted_logs(data_dir, [load_vkey(v) for v in log or []])
-    except (OSError, LedgerError) as exc:
+    except (OSError, ValueError, LedgerError) as exc:  # ValueError: a file that is not UTF-8
         raise fail(str(exc)) from None
     if not logs:
         raise fail(f"the witness trusts no log yet: pass --log VKEY (kept in {data_dir / 'logs'})")
-    engine = create_engine(database_url or f"sqlite:///{data_dir / 'witness.db'}")
-    witness = Witness(engine, key, logs)
+    try:
+        witness = Witness(create_engine(database_url or f"sqlite:///{data_dir / 'witness.db'}"), key, logs)
+    except LedgerError as exc:
+        raise fail(str(exc)) from None
     print(key.verifier.text(), flush=True)
     console.print(f"witness {key.name} at http://{host}:{port} for {', '.join(sorted(witness.logs))}")
     uvicorn.run(create_witness_app(witness), host=host, port=port, log_level="warning")

@@ -34,7 +34,8 @@ def create_witness_app(witness: Witness) -> FastAPI:
             lines = await run_in_threadpool(witness.add_checkpoint, bytes(body))
         except SizeConflictError as exc:
             # "The response body MUST consist of the tree size of the latest cosigned checkpoint."
-            return PlainTextResponse(f"{exc.size}\n", status_code=409, media_type=SIZE_MEDIA_TYPE)
+            # … and "MUST have a Content-Type of text/x.tlog.size" (no charset parameter added).
+            return Response(f"{exc.size}\n".encode(), status_code=409, headers={"content-type": SIZE_MEDIA_TYPE})
         except WitnessError as exc:
             return PlainTextResponse(f"{exc}\n", status_code=exc.status, media_type=TEXT)
         return PlainTextResponse(lines, media_type=TEXT)

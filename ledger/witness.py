@@ -15,15 +15,18 @@ witness checks, in the order the spec gives:
     racing requests can never roll the record back, and only then co-signs
     (tlog-cosignature/v1) and answers the signature line.
 
-A checkpoint refused at (5) was signed by the log and contradicts one it signed before: the
-request is kept as evidence of a fork. Errors carry the HTTP status the spec assigns, for
-the API layer to map; this module knows nothing of HTTP.
+A checkpoint refused at (5) was signed by the log, so its request is kept, once per
+checkpoint, for whoever investigates: at equal sizes with another root it is by itself
+proof of a fork; a larger checkpoint whose proof fails is a fork or a bad proof, which the
+log's own consistency proof between the two settles. Errors carry the HTTP status the spec
+assigns, for the API layer to map; this module knows nothing of HTTP.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -34,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger.checkpoint import Checkpoint
 from ledger.errors import CheckpointError, LedgerError, NoteError, ProofError
-from ledger.keys import ALG_COSIGNATURE_V1, SignerKey, VerifierKey
+from ledger.keys import ALG_COSIGNATURE_V1, ALG_ED25519, SignerKey, VerifierKey
 from ledger.merkle import HASH_SIZE, verify_consistency
 from ledger.note import Note, open_note, parse, sign
 
@@ -58,9 +61,12 @@ witness_evidence = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("origin", sa.Text, nullable=False),
     sa.Column("received_at", sa.BigInteger, nullable=False),
+    sa.Column("checkpoint_sha256", sa.LargeBinary, nullable=False),
     sa.Column("held_note", sa.Text, nullable=False),
     sa.Column("request", sa.Text, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
+    # One row per refused checkpoint: resubmitting it (or replaying it) adds nothing.
+    sa.UniqueConstraint("origin", "checkpoint_sha256"),
 )
 
 
@@ -98,7 +104,7 @@ class SizeConflictError(WitnessError):
 
 
 class InconsistentError(WitnessError):
-    """The checkpoint contradicts the one the witness holds: a fork, kept as evidence."""
+    """The consistency proof to the checkpoint held does not verify (a fork, or a bad proof); kept as evidence."""
 
     code = "inconsistent-checkpoint"
     status = 422
@@ -177,6 +183,8 @@ class Witness:
         self.clock = clock
         self.logs: dict[str, list[VerifierKey]] = {}
         for log_key in logs:
+            if log_key.alg != ALG_ED25519:  # a cosigning key must never pass for the log's own
+                raise LedgerError(f"log key {log_key.name!r} is not an Ed25519 checkpoint key (type 0x01)")
             # C2SP tlog-checkpoint: the log key's name is the origin it signs for.
             self.logs.setdefault(log_key.name, []).append(log_key)
         create_tables(engine)
@@ -233,6 +241,8 @@ class Witness:
 
     def _check_consistent(self, request: AddCheckpoint, checkpoint: Checkpoint, held: Held | None, body: bytes) -> None:
         if held is not None and held.size == checkpoint.size:
+            if request.proof:  # RFC 9162 §2.1.4.1: the proof between a tree and itself is empty
+                raise MalformedRequestError("a consistency proof between equal sizes must be empty")
             if held.root != checkpoint.root:
                 reason = f"size {held.size} was co-signed with a different root"
                 self._keep_evidence(checkpoint.origin, held, body, reason)
@@ -276,16 +286,22 @@ class Witness:
         raise SizeConflictError(f"the witness moved to size {size} while checking this request", size)
 
     def _keep_evidence(self, origin: str, held: Held, body: bytes, reason: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                witness_evidence.insert().values(
-                    origin=origin,
-                    received_at=int(self.clock()),
-                    held_note=held.note,
-                    request=body.decode(),
-                    reason=reason,
+        checkpoint = AddCheckpoint.parse(body).checkpoint
+        digest = hashlib.sha256(parse(checkpoint).text.encode()).digest()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    witness_evidence.insert().values(
+                        origin=origin,
+                        received_at=int(self.clock()),
+                        checkpoint_sha256=digest,
+                        held_note=held.note,
+                        request=body.decode(),
+                        reason=reason,
+                    )
                 )
-            )
+        except IntegrityError:
+            pass  # this checkpoint was refused before: its first request is the evidence
 
 
 def _held(conn: Connection, origin: str) -> Held | None:

@@ -15,23 +15,25 @@ never blocks a write.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
-import sqlalchemy as sa
 
 from ledger.checkpoint import SignedCheckpoint, open_checkpoint
 from ledger.errors import LedgerError
 from ledger.keys import VerifierKey
-from ledger.note import Note, parse
+from ledger.note import Note, NoteSignature, parse
 from ledger.reader import LogReader
 from ledger.store import log_checkpoints
 from ledger.witness import SIZE_MEDIA_TYPE, AddCheckpoint, cosignatures
 
 log = logging.getLogger(__name__)
+
+_SIZE = re.compile(r"0|[1-9][0-9]{0,18}")  # a tree size: decimal, no leading zeroes, below 2^63
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,12 @@ class Witnessing:
         self.log_key = log_key
         self.witnesses = tuple(witnesses)
         self.client = client or httpx.Client(timeout=timeout)
+        self._owns_client = client is None
+        self._timeout = timeout
         self.failures: dict[str, str] = {}
         """The last failure of each witness that failed at the latest push, by key name."""
         self._held: dict[VerifierKey, int] = {}  # the size each witness last co-signed, as far as we know
+        self._refused: dict[VerifierKey, bytes] = {}  # the root each witness refused: not sent again
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -83,22 +88,34 @@ class Witnessing:
                 return None
             size, text = recorded
             signed = open_checkpoint(text, self.log_key, witnesses=[w.key for w in self.witnesses])
-            missing = [w for w in self.witnesses if w.key not in signed.cosigners]
+            if signed.size != size:  # the row's key decides which checkpoint is latest
+                raise WitnessingError(f"the checkpoint filed under size {size} signs size {signed.size}")
+            # A witness that refused this very tree is not asked again until the log grows:
+            # the refusal is logged once, and the witness is not flooded with it.
+            missing = [
+                w for w in self.witnesses if w.key not in signed.cosigners and self._refused.get(w.key) != signed.root
+            ]
             if not missing:
                 return signed
             with ThreadPoolExecutor(len(missing), thread_name_prefix="witness") as pool:
-                answers = list(pool.map(lambda w: self._ask(w, signed), missing))
-            note = signed.note
+                answers = list(pool.map(lambda w: self._answer(w, signed), missing))
+            added: list[NoteSignature] = []
             for witness, answer in zip(missing, answers, strict=True):
                 if isinstance(answer, Note):
-                    note = note.with_signatures(answer.signatures)
+                    added.extend(answer.signatures)
                     self.failures.pop(witness.key.name, None)
                 else:
                     self.failures[witness.key.name] = answer
                     log.warning("witness %s: %s", witness.key.name, answer)
-            if note != signed.note:
-                self._record(size, signed.note, note)
+            note = self._record(size, added) if added else signed.note
             return open_checkpoint(note, self.log_key, witnesses=[w.key for w in self.witnesses])
+
+    def _answer(self, witness: WitnessEndpoint, signed: SignedCheckpoint) -> Note | str:
+        """:meth:`_ask`, with any failure of the exchange turned into its reason."""
+        try:
+            return self._ask(witness, signed)
+        except Exception as exc:  # one witness's garbage must not cost the others' cosignatures
+            return f"failed: {type(exc).__name__}: {exc}"
 
     def _ask(self, witness: WitnessEndpoint, signed: SignedCheckpoint) -> Note | str:
         """Return the witness's valid cosignature on ``signed``, or why there is none."""
@@ -108,18 +125,25 @@ class Witnessing:
                 return f"holds size {old}, beyond this log's latest checkpoint {signed.size}"
             proof = self.reader.consistency_proof(old, signed.size) if 0 < old < signed.size else []
             # The witness needs only the log's signature; other witnesses' lines are noise to it.
-            body = AddCheckpoint(old, tuple(proof), Note(signed.note.text, signed.note.signatures[:1]).encode())
+            log_lines = tuple(
+                s for s in signed.note.signatures if (s.name, s.key_id) == (self.log_key.name, self.log_key.key_id)
+            )
+            body = AddCheckpoint(old, tuple(proof), Note(signed.note.text, log_lines).encode())
             try:
                 response = self.client.post(f"{witness.url.rstrip('/')}/add-checkpoint", content=body.encode())
             except httpx.HTTPError as exc:
                 return f"unreachable: {exc}"
             if response.status_code == 409 and response.headers.get("content-type", "").startswith(SIZE_MEDIA_TYPE):
-                held = response.text.strip()
-                if not held.isdigit() or int(held) == old:
-                    return f"409 conflict at size {held!r}: {_summary(response)}"
+                held = response.text[:32].strip()
+                if not _SIZE.fullmatch(held) or int(held) == old:
+                    if _SIZE.fullmatch(held):
+                        self._refused[witness.key] = signed.root  # the same size with another root
+                    return f"409 conflict at size {held!r}"
                 old = int(held)  # C2SP tlog-witness: retry from the size the witness holds
                 continue
             if response.status_code != 200:
+                if 400 <= response.status_code < 500:
+                    self._refused[witness.key] = signed.root
                 return f"{response.status_code}: {_summary(response)}"
             try:
                 cosigned = cosignatures(response.text, body.checkpoint, [witness.key])
@@ -129,18 +153,38 @@ class Witnessing:
             return Note(cosigned.text, tuple(s for s in cosigned.signatures if s.name == witness.key.name))
         return "409 conflict twice"
 
-    def _record(self, size: int, before: Note, after: Note) -> None:
-        # The only write to a published checkpoint: appending cosignature lines. Guarded on
-        # the note we read, so a concurrent push cannot drop the lines another one added.
-        with self.reader.store.engine.begin() as conn:
-            current = conn.execute(sa.select(log_checkpoints.c.note).where(log_checkpoints.c.size == size)).scalar()
+    def _record(self, size: int, added: list[NoteSignature]) -> Note:
+        """Append ``added`` to the stored note of ``size`` and return the note stored.
+
+        The only write to a published checkpoint. A compare-and-set on the note read, retried,
+        so two pushers (two server processes) never drop each other's lines; one line per key,
+        the first kept, because a note with two lines by one key does not verify (signed-note).
+        """
+        store = self.reader.store
+        for _attempt in range(5):
+            current = store.checkpoint_at(size)
             if current is None:
-                return
-            merged = parse(current).with_signatures(after.signatures) if current != before.encode() else after
-            conn.execute(log_checkpoints.update().where(log_checkpoints.c.size == size).values(note=merged.encode()))
+                raise WitnessingError(f"the checkpoint of size {size} disappeared from the store")
+            note = parse(current)
+            merged = note.with_signatures(_new_keys(note.signatures, added))
+            if merged == note:
+                return note
+            with store.engine.begin() as conn:
+                updated = conn.execute(
+                    log_checkpoints.update()
+                    .where(log_checkpoints.c.size == size)
+                    .where(log_checkpoints.c.note == current)
+                    .values(note=merged.encode())
+                )
+            if updated.rowcount == 1:
+                return merged
+        raise WitnessingError(f"the checkpoint of size {size} kept changing while cosignatures were added")
 
     def start(self, interval: float = 0.5) -> None:
         """Push in a background thread every ``interval`` seconds, and whenever :meth:`wake` is called."""
+
+        if self._thread is not None:
+            return
 
         def loop() -> None:
             while not self._stop.is_set():
@@ -163,9 +207,22 @@ class Witnessing:
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(timeout=10)
-        self.client.close()
+            self._thread.join(timeout=4 * self._timeout)  # a round: two requests per witness, then the store
+        if self._owns_client:
+            self.client.close()
+
+
+def _new_keys(present: Sequence[NoteSignature], added: Sequence[NoteSignature]) -> list[NoteSignature]:
+    """The lines of ``added`` by keys that have no line in ``present`` yet, one per key."""
+    seen = {(s.name, s.key_id) for s in present}
+    fresh = []
+    for line in added:
+        if (line.name, line.key_id) not in seen:
+            seen.add((line.name, line.key_id))
+            fresh.append(line)
+    return fresh
 
 
 def _summary(response: httpx.Response) -> str:
-    return response.text.strip().splitlines()[0][:200] if response.text.strip() else response.reason_phrase
+    text = response.text[:200].strip()
+    return text.splitlines()[0] if text else response.reason_phrase

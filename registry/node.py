@@ -39,6 +39,7 @@ class Node:
     """Pushes checkpoints to the witnesses once :meth:`start_witnessing` is called."""
     _latest: tuple[str, SignedCheckpoint] | None = field(default=None, init=False, repr=False)
     _served: tuple[str, SignedCheckpoint] | None = field(default=None, init=False, repr=False)
+    _short_of_quorum: set[str] = field(default_factory=set, init=False, repr=False)
 
     @property
     def store(self) -> LogStore:
@@ -67,22 +68,29 @@ class Node:
         """The checkpoint to publish as ``/log/checkpoint``.
 
         With a witness policy, the latest recorded checkpoint whose cosignatures meet its
-        quorum (a client enforcing the same policy accepts it); until one does, or with no
-        policy, the latest checkpoint. Proofs and receipts may use later checkpoints: each
-        one extends this.
+        quorum (a client enforcing the same policy accepts it), never smaller than the one
+        served before; until one exists, or with no policy, the latest checkpoint. Proofs and
+        receipts may use later checkpoints: each one extends this.
         """
         if self.witness_policy is None:
             return self.latest_checkpoint()
-        for _size, note in self.store.recent_checkpoints(_WITNESSED_LOOKBACK):
-            if self._served is not None and self._served[0] == note:
-                return self._served[1]
+        for size, note in self.store.recent_checkpoints(_WITNESSED_LOOKBACK):
+            if self._served is not None and (self._served[0] == note or self._served[1].size > size):
+                return self._served[1]  # never serve a smaller checkpoint than before
+            if note in self._short_of_quorum:
+                continue
             try:
                 signed = self.witness_policy.verify(note)
             except CheckpointError:
+                self._short_of_quorum.add(note)  # verified once per note text, not per request
+                if len(self._short_of_quorum) > 4 * _WITNESSED_LOOKBACK:
+                    self._short_of_quorum.clear()
                 continue  # not (yet) co-signed by a quorum: look at the one before
+            if signed.size != size:  # the row's key decides which checkpoint is latest
+                continue
             self._served = (note, signed)
             return signed
-        return self.latest_checkpoint()
+        return self._served[1] if self._served is not None else self.latest_checkpoint()
 
     def start_witnessing(self, interval: float = 0.25) -> None:
         """Push checkpoints to the configured witnesses in the background (``registry serve``)."""
@@ -107,7 +115,7 @@ def _witnessing(data_dir: DataDir, reader: LogReader, log_key: VerifierKey) -> t
     try:
         policy = Policy.parse(data_dir.witnesses.read_text())
         named = policy.log_key(log_key.name)
-    except (OSError, LedgerError) as exc:
+    except (OSError, ValueError, LedgerError) as exc:  # ValueError: not UTF-8
         raise DataDirError(f"{data_dir.witnesses}: {exc}") from exc
     if named != log_key:
         raise DataDirError(f"{data_dir.witnesses}: its log key is not this registry's ({log_key.text()})")

@@ -47,7 +47,8 @@ def _free_port() -> int:
 def _registry_process(*args: str | Path | int) -> Iterator[subprocess.Popen[str]]:
     """Run ``registry ARGS...`` as its own process; stop it afterwards."""
     command = [sys.executable, "-m", "api.cli", *map(str, args)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # stderr (warnings about refusing witnesses, every round) goes nowhere that can fill up and block.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         yield process
     finally:
@@ -57,6 +58,8 @@ def _registry_process(*args: str | Path | int) -> Iterator[subprocess.Popen[str]
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def _until(what: str, check: Callable[[], bool], timeout: float = 30) -> None:

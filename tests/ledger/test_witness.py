@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from ledger.database import create_engine
+from ledger.errors import LedgerError
 from ledger.keys import ALG_COSIGNATURE_V1, SignerKey
 from ledger.note import open_note
 from ledger.reader import LogReader
@@ -182,3 +183,18 @@ def test_racing_requests_never_roll_the_record_back(engine: Engine, scratch: Cal
     assert outcomes.count("conflict") == len(requests) - 1
     held = witness.held(ORIGIN)
     assert held is not None and held.size > 1
+
+
+def test_a_cosigning_key_is_never_trusted_as_a_log_key(scratch: Callable[[], Engine]) -> None:
+    cosigner = SignerKey.generate(ORIGIN, ALG_COSIGNATURE_V1)
+    with pytest.raises(LedgerError, match="not an Ed25519 checkpoint key"):
+        Witness(scratch(), WITNESS_KEY, [cosigner.verifier])
+
+
+def test_a_proof_between_equal_sizes_must_be_empty(engine: Engine, scratch: Callable[[], Engine]) -> None:
+    seq = sequencer(engine)
+    seq.append([statement(n) for n in range(3)])
+    witness = _witness(scratch())
+    witness.add_checkpoint(_request(seq, 0))
+    with pytest.raises(MalformedRequestError, match="between equal sizes must be empty"):
+        witness.add_checkpoint(AddCheckpoint(3, (b"\x00" * 32,), seq.published.encode()).encode())
