@@ -8,6 +8,8 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import iter_route_contexts
+from pydantic import BaseModel
 
 from api import city_routes, event_routes, lineage_routes, log_routes, problems, registry_routes
 from api.body_limit import BodyLimit
@@ -52,19 +54,57 @@ def create_app(node: Node, settings: Settings | None = None, *, limiter: WriteRa
     app.include_router(lineage_routes.router)
     app.include_router(city_routes.router)
 
-    @app.get("/v1/health", tags=["meta"], summary="Liveness", responses=problems.responses())
+    @app.get(
+        "/v1/health",
+        tags=["meta"],
+        summary="Liveness",
+        responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}, **problems.responses()},
+    )
     def health() -> dict[str, str]:
         """Liveness: answers without touching the database (the load benchmark's reference)."""
         return {"status": "ok"}
 
     def openapi() -> dict[str, Any]:
-        # The problem responses refer to one shared Problem schema (RFC 9457 §3).
         if app.openapi_schema is None:
             document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            schemas = document.setdefault("components", {}).setdefault("schemas", {})
-            schemas["Problem"] = problems.Problem.model_json_schema()
-            app.openapi_schema = document
+            app.openapi_schema = _with_null_examples(_problems_only(document), app)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _problems_only(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with every error response as problem+json of one shared Problem schema (RFC 9457 §3).
+
+    FastAPI declares its own 422 body (``HTTPValidationError``) on each route with parameters;
+    ours is a problem, so that declaration is replaced and its schemas dropped.
+    """
+    invalid = problems.responses(422)[422]
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            declared = operation["responses"].get("422", {})
+            if "application/json" in declared.get("content", {}):
+                operation["responses"]["422"] = invalid
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    schemas["Problem"] = problems.Problem.model_json_schema()
+    return document
+
+
+def _with_null_examples(document: dict[str, Any], app: FastAPI) -> dict[str, Any]:
+    """``document`` with the response models' examples as written, nulls included.
+
+    FastAPI drops every null from the document it generates, examples included, which turns an
+    example such as ``"revoked_at": null`` into one its own schema refuses.
+    """
+    schemas = document["components"]["schemas"]
+    for route in iter_route_contexts(app.routes):
+        model = getattr(route.original_route, "response_model", None)
+        if not (isinstance(model, type) and issubclass(model, BaseModel) and model.__name__ in schemas):
+            continue
+        extra = model.model_config.get("json_schema_extra")
+        if isinstance(extra, dict) and "examples" in extra:
+            schemas[model.__name__]["examples"] = extra["examples"]
+    return document

@@ -12,8 +12,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
+from api import schemas
 from api.deps import NodeDep
-from api.problems import problem
+from api.problems import problem, responses
 from ledger.checkpoint import SignedCheckpoint
 from registry import attestation, balance
 from registry.node import Node
@@ -36,7 +37,21 @@ def _statement(node: Node, city: str, year: int) -> Json:
 
 @router.get(
     "/v1/cities/{city}/statement",
-    responses={200: {"content": {"application/json": {}, CSV: {}}, "description": "The statement."}},
+    summary="A city's net-emissions statement",
+    response_model=schemas.Statement,
+    response_model_exclude_unset=True,
+    responses={
+        200: {
+            "description": "The statement, as JSON or as CSV.",
+            "content": {
+                CSV: {
+                    "schema": {"type": "string"},
+                    "example": "section,item,scope,tonnes,percent,code,message,evidence\r\ntotal,net,,128300,,,,\r\n",
+                }
+            },
+        },
+        **responses(404, 422),
+    },
 )
 def statement(city: str, year: Year, request: Request, node: NodeDep) -> Any:
     """The city's net-emissions statement for the year: each term with the log entries it came from.
@@ -49,7 +64,13 @@ def statement(city: str, year: Year, request: Request, node: NodeDep) -> Any:
     return result
 
 
-@router.get("/v1/cities/{city}/statement/signed")
+@router.get(
+    "/v1/cities/{city}/statement/signed",
+    summary="A city's statement, signed by the log",
+    response_model=schemas.SignedStatement,
+    response_model_exclude_unset=True,
+    responses=responses(404, 422, 503),
+)
 def signed_statement(city: str, year: Year, node: NodeDep) -> Any:
     """The statement signed by the log, with the checkpoint, every entry it cites and their inclusion proofs.
 

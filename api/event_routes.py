@@ -14,10 +14,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from api.deps import ConnectionDep, NodeDep, WriteLimiterDep
-from api.problems import BodyTooLargeError
+from api.problems import BodyTooLargeError, responses
 from ledger.dsse import Envelope
 from ledger.errors import EnvelopeError
 from ledger.tiles import MAX_ENTRY_SIZE
@@ -51,8 +51,38 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
 }
 
 
+ENVELOPE_EXAMPLE = {
+    "payload": "eyJmcm9tIjoic3VwcGxpZXIiLCJpZCI6IjkxMDIxNTc2LTE1ODEtNDRmNS1hNzAzLThmNjM3ODNlZmRhMSIsInJlZ2lzdHJ5Ijoi"
+    "bG9jYWxob3N0L2NhcmJvbi1yZWdpc3RyeSIsInNlcmlhbCI6InBlcm0uMjAyOC4xLjQwMS01MDAiLCJ0byI6ImJ1eWVyIiwidHlwZSI6InRy"
+    "YW5zZmVyIn0=",
+    "payloadType": "application/vnd.carbon-registry.statement+json",
+    "signatures": [
+        {
+            "keyid": "f6f7ab4a0f254dad49badefc39a741cb",
+            "sig": "hSxaE467xpWvvreH89UB3cp0h4Hsxv8nNbuapiBBMm/Fwd6l3G3CGhLmkorUYAqX/QzfNwjZiY2GxhZ+4wP3CA==",
+        }
+    ],
+}
+"""A transfer of perm.2028.1.401-500 from ``supplier`` to ``buyer`` (signed by an example key)."""
+
+
 class EventAccepted(BaseModel):
     """An accepted event: where it is in the log, and the proof that it is there."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "index": 9,
+                    "id": "91021576-1581-44f5-a703-8f63783efda1",
+                    "type": "transfer",
+                    "duplicate": False,
+                    "checkpoint": "localhost/carbon-registry\n10\nfAkhVhePq9AmeVnNPlPsy7CO7Vl4TTGz4…=\n\n— …\n",
+                    "receipt": "c2sp.org/tlog-proof@v1\nindex 9\n…",
+                }
+            ]
+        }
+    )
 
     index: int
     id: str
@@ -68,9 +98,18 @@ class EventAccepted(BaseModel):
 @router.post(
     "/v1/events",
     status_code=201,
+    summary="Submit a signed event",
     response_model=EventAccepted,
-    responses={200: {"description": "already accepted; nothing changed", "model": EventAccepted}},
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": ENVELOPE_SCHEMA}}}},
+    responses={
+        200: {"description": "already accepted; nothing changed", "model": EventAccepted},
+        **responses(400, 403, 409, 413, 422, 429, 503),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": ENVELOPE_SCHEMA, "example": ENVELOPE_EXAMPLE}},
+        }
+    },
 )
 async def submit_event(request: Request, node: NodeDep, limiter: WriteLimiterDep) -> JSONResponse:
     """Submit a signed event. Refusals are problem+json naming the field, key or units at fault.
@@ -84,7 +123,9 @@ async def submit_event(request: Request, node: NodeDep, limiter: WriteLimiterDep
     return JSONResponse(body.model_dump(), status_code=200 if applied.duplicate else 201)
 
 
-@router.get("/v1/events/{event_id}", response_model=EventAccepted)
+@router.get(
+    "/v1/events/{event_id}", summary="An accepted event", response_model=EventAccepted, responses=responses(404)
+)
 def get_event(event_id: str, node: NodeDep, conn: ConnectionDep) -> EventAccepted:
     """An accepted event by its idempotency id, with a receipt against the latest checkpoint."""
     index, event_type = queries.event(conn, event_id)

@@ -9,7 +9,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from api import schemas
 from api.deps import ConnectionDep, NodeDep
+from api.pagination import NextLinkDep
+from api.problems import responses
+from api.schemas import read
 from registry import eligibility, findings, imports, lineage, queries
 from registry.findings import Kind
 
@@ -23,11 +27,21 @@ FindingCursor = Annotated[
     str | None,
     Query(pattern=r"^[0-9]{1,18}\.[0-9]{1,9}$", description="Return items after this id (a page's `next`)."),
 ]
+TRACE_RESPONSES: dict[int | str, Json] = {
+    200: {
+        "description": "The units' lineage, as JSON or as GraphML.",
+        "content": {GRAPHML: {"schema": {"type": "string"}, "example": '<?xml version="1.0"?><graphml>…</graphml>'}},
+    },
+    **responses(404),
+}
 
 
 @router.get(
     "/v1/trace/{serial}",
-    responses={200: {"content": {"application/json": {}, GRAPHML: {}}, "description": "The units' lineage."}},
+    summary="A serial range's lineage",
+    response_model=schemas.Trace,
+    responses=TRACE_RESPONSES,
+    response_model_exclude_unset=True,
 )
 def trace(serial: str, request: Request, conn: ConnectionDep, node: NodeDep) -> Any:
     """Every step that moved any unit of the serial range, from issuance on, and the findings that touch it."""
@@ -37,8 +51,9 @@ def trace(serial: str, request: Request, conn: ConnectionDep, node: NodeDep) -> 
     return report
 
 
-@router.get("/v1/findings")
+@read(router, "/v1/findings", "Double-counting findings", schemas.FindingPage, 422)
 def finding_list(
+    link: NextLinkDep,
     conn: ConnectionDep,
     *,
     kind: Kind | None = None,
@@ -48,14 +63,16 @@ def finding_list(
     limit: Limit = 100,
 ) -> Json:
     """Double-counting findings in log order, by kind, account or project."""
-    found = findings.load(conn, kind=kind, account=account, project=project, after=_cursor(after), limit=limit)
-    return {
-        "items": [f.to_json() for f in found],
-        "next": f"{found[-1].idx}.{found[-1].seq}" if len(found) == limit else None,
-    }
+    # One beyond the page says whether another follows (``next`` is null on the last page).
+    found = findings.load(conn, kind=kind, account=account, project=project, after=_cursor(after), limit=limit + 1)
+    page = found[:limit]
+    more = len(found) > limit
+    return link({"items": [f.to_json() for f in page], "next": f"{page[-1].idx}.{page[-1].seq}" if more else None})
 
 
-@router.get("/v1/retirements/{index}/check")
+@read(
+    router, "/v1/retirements/{index}/check", "The claim check of a retirement", schemas.RetirementCheck, 404, 409, 422
+)
 def check_retirement(index: Annotated[int, Path(ge=0, le=MAX_INT)], conn: ConnectionDep, node: NodeDep) -> Json:
     """The check a claim on this retirement must pass: its lineage, and no blocking finding on its units.
 
@@ -69,25 +86,44 @@ def check_retirement(index: Annotated[int, Path(ge=0, le=MAX_INT)], conn: Connec
     }
 
 
-@router.get("/v1/imports")
+@read(router, "/v1/imports", "Imported exports of other registries", schemas.ImportPage, 422)
 def import_list(
+    link: NextLinkDep,
     conn: ConnectionDep,
     after: Annotated[int | None, Query(ge=-1, le=MAX_INT, description="A page's `next`.")] = None,
     limit: Limit = 100,
 ) -> Json:
     """Imported exports of other registries: SHA-256, source, rows, records, problems, log indices."""
-    return imports.import_list(conn, after=after, limit=limit)
+    found = imports.import_list(conn, after=after, limit=limit + 1)
+    items = found["items"][:limit]
+    # The cursor is a file's first-part log index: the first of its ``indices``.
+    return link({"items": items, "next": items[-1]["indices"][0] if len(found["items"]) > limit else None})
 
 
-@router.get("/v1/imports/{file_sha256}/problems")
+@read(
+    router,
+    "/v1/imports/{file_sha256}/problems",
+    "The problems of an imported file",
+    schemas.ImportProblemPage,
+    404,
+    422,
+)
 def import_problems(
     file_sha256: Annotated[str, Path(pattern="^[0-9a-f]{64}$")],
+    link: NextLinkDep,
     conn: ConnectionDep,
     after: FindingCursor = None,
     limit: Limit = 100,
 ) -> Json:
     """The rows of an imported file that could not be used as published, and why."""
-    return imports.import_problems_of(conn, file_sha256, after=_cursor(after), limit=limit)
+    page = imports.import_problems_of(conn, file_sha256, after=_cursor(after), limit=limit)
+    # A full page's ``next`` may point at the end: probe for one more row so the last page says null.
+    if (
+        page["next"] is not None
+        and not imports.import_problems_of(conn, file_sha256, after=_cursor(page["next"]), limit=1)["items"]
+    ):
+        page["next"] = None
+    return link(page)
 
 
 def _cursor(after: str | None) -> tuple[int, int] | None:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from api.deps import NodeDep
-from api.problems import NotFoundError
+from api.problems import NotFoundError, responses
 from ledger.checkpoint import SignedCheckpoint
 from ledger.merkle import leaf_hash
 from ledger.tiles import parse_tile_path
@@ -25,6 +25,21 @@ from registry.node import Node
 router = APIRouter()
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+CHECKPOINT_EXAMPLE = (
+    "localhost/carbon-registry\n15\n+xUzKgBz+6fOcG9hz43ERXvlc5ImmsE7PrUARTGLREk=\n\n"
+    "— localhost/carbon-registry kklmUcqwLQF81ug9BcbHL5Hi8vNQzWyejL/+4+1mVR650dA7JWB3QXeU"
+    "fEecAT9lOY3nL7Xfl1HwvR9WZcEzOacMAwI=\n"
+)
+HASHES_EXAMPLE: list[Any] = [
+    "R5za1X1gSkMQgmQjbk86mwmr5+kJvArShW0a9VhYiAA=",
+    "cFJR19yoFKAYl9GgS08eF5knxLIcnxR4N5H1aKDLXIM=",
+]
+
+
+def _text(description: str, example: str, *problems: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` of a text/plain resource (with an example) and its problems."""
+    ok = {"description": description, "content": {"text/plain": {"schema": {"type": "string"}, "example": example}}}
+    return {200: ok, **responses(*problems)}
 
 
 def entity_tag(data: bytes) -> str:
@@ -51,7 +66,16 @@ def cached(request: Request, data: bytes, media_type: str, cache_control: str) -
     return Response(data, media_type=media_type, headers=headers)
 
 
-@router.get("/log/checkpoint", response_class=PlainTextResponse, tags=["log"])
+@router.get(
+    "/log/checkpoint",
+    response_class=PlainTextResponse,
+    tags=["log"],
+    summary="The latest checkpoint",
+    responses={
+        **_text("The signed checkpoint (C2SP tlog-checkpoint).", CHECKPOINT_EXAMPLE),
+        304: {"description": "If-None-Match named the current checkpoint's ETag."},
+    },
+)
 def checkpoint(request: Request, node: NodeDep) -> Response:
     """The latest signed checkpoint (C2SP tlog-checkpoint); with witnesses, the latest their quorum co-signed.
 
@@ -60,13 +84,34 @@ def checkpoint(request: Request, node: NodeDep) -> Response:
     return cached(request, node.served_checkpoint().encode().encode(), "text/plain; charset=utf-8", "no-cache")
 
 
-@router.get("/log/vkey", response_class=PlainTextResponse, tags=["log"])
+@router.get(
+    "/log/vkey",
+    response_class=PlainTextResponse,
+    tags=["log"],
+    summary="The log's verifier key",
+    responses=_text("The verifier key, name+hexid+base64.", "localhost/carbon-registry+92494865+AQ3n…\n"),
+)
 def vkey(node: NodeDep) -> PlainTextResponse:
     """The log's verifier key, ``name+hexid+base64``."""
     return PlainTextResponse(node.log_vkey.text() + "\n", media_type="text/plain; charset=utf-8")
 
 
-@router.get("/log/tile/{level}/{rest:path}", tags=["log"])
+@router.get(
+    "/log/tile/{level}/{rest:path}",
+    tags=["log"],
+    summary="A tile or an entry bundle",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The tile's hashes, or the bundle's entries (C2SP tlog-tiles); immutable.",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}, "example": "(binary)"}
+            },
+        },
+        304: {"description": "If-None-Match named the tile's ETag."},
+        **responses(404),
+    },
+)
 def tile(level: str, rest: str, request: Request, node: NodeDep) -> Response:
     """A hash tile or an entry bundle (C2SP tlog-tiles), if the published tree holds it."""
     try:
@@ -83,6 +128,20 @@ def tile(level: str, rest: str, request: Request, node: NodeDep) -> Response:
 class InclusionProof(BaseModel):
     """An RFC 9162 inclusion proof of one entry in a published tree."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "index": 3,
+                    "tree_size": 15,
+                    "leaf_hash": "+Mqrrv4jgZykW7MYC9tUtQODh5aUwAWzeRYLY8nK/pQ=",
+                    "hashes": HASHES_EXAMPLE,
+                    "checkpoint": CHECKPOINT_EXAMPLE,
+                }
+            ]
+        }
+    )
+
     index: int
     tree_size: int
     leaf_hash: str
@@ -93,6 +152,12 @@ class InclusionProof(BaseModel):
 
 class ConsistencyProof(BaseModel):
     """An RFC 9162 consistency proof between two published tree sizes."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"first": 3, "second": 15, "hashes": HASHES_EXAMPLE, "checkpoint": CHECKPOINT_EXAMPLE}]
+        }
+    )
 
     first: int
     second: int
@@ -109,7 +174,9 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-@router.get("/v1/log/entries/{index}/inclusion-proof", tags=["log"])
+@router.get(
+    "/v1/log/entries/{index}/inclusion-proof", tags=["log"], summary="An inclusion proof", responses=responses(404, 422)
+)
 def inclusion_proof(index: int, node: NodeDep, tree_size: Annotated[int | None, Query(ge=1)] = None) -> InclusionProof:
     """The inclusion proof of entry ``index`` in the tree of ``tree_size`` (default: the latest)."""
     latest = node.latest_checkpoint()
@@ -131,7 +198,7 @@ def inclusion_proof(index: int, node: NodeDep, tree_size: Annotated[int | None, 
     )
 
 
-@router.get("/v1/log/consistency-proof", tags=["log"])
+@router.get("/v1/log/consistency-proof", tags=["log"], summary="A consistency proof", responses=responses(404, 422))
 def consistency_proof(
     first: Annotated[int, Query(ge=1)], node: NodeDep, second: Annotated[int | None, Query(ge=1)] = None
 ) -> ConsistencyProof:
@@ -151,7 +218,13 @@ def consistency_proof(
     )
 
 
-@router.get("/v1/log/entries/{index}/receipt", response_class=PlainTextResponse, tags=["log"])
+@router.get(
+    "/v1/log/entries/{index}/receipt",
+    response_class=PlainTextResponse,
+    tags=["log"],
+    summary="A receipt of an entry",
+    responses=_text("A C2SP tlog-proof receipt.", "c2sp.org/tlog-proof@v1\nindex 3\n…", 404, 422),
+)
 def receipt(index: int, node: NodeDep) -> PlainTextResponse:
     """A C2SP tlog-proof receipt of entry ``index``: against the served (witnessed) checkpoint once it
     covers the entry, so the receipt carries the witnesses' cosignatures; until then the latest."""

@@ -1,7 +1,7 @@
 """Read endpoints of the registry's state: accounts, holdings, projects, batches, retirements, history.
 
 Public registry data needs no login (DESIGN.md §5). Lists are cursor-paginated: pass the
-``next`` of one page as ``after`` to get the following one.
+``next`` of one page as ``after`` to get the following one (:mod:`api.pagination`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 
+from api import schemas
 from api.deps import ConnectionDep
+from api.pagination import NextLinkDep
+from api.schemas import read
 from registry import queries
 from registry.vocabulary import BlockStatus
 
@@ -28,75 +31,88 @@ Number = Annotated[int, Path(ge=0, le=MAX_INT)]
 Json = dict[str, Any]
 
 
-@router.get("/v1/accounts/{account_id}")
+@read(router, "/v1/accounts/{account_id}", "An account", schemas.Account, 404)
 def account(account_id: str, conn: ConnectionDep) -> Json:
     """An account: role, name, keys with the log indices that bound and revoked them, a city's jurisdiction."""
     return queries.account(conn, account_id)
 
 
-@router.get("/v1/accounts/{account_id}/holdings")
+@read(router, "/v1/accounts/{account_id}/holdings", "An account's holdings", schemas.Holdings, 404, 422)
 def holdings(
     account_id: str,
+    link: NextLinkDep,
     conn: ConnectionDep,
+    *,
     status: Annotated[Literal["held", "retired"], Query(description="`held` (default) or `retired`.")] = "held",
     after: SerialCursor = None,
     limit: Limit = 100,
 ) -> Json:
     """The serial blocks an account holds (or has retired), with the total."""
-    return queries.holdings(conn, account_id, status=BlockStatus(status), after=after, limit=limit)
+    return link(queries.holdings(conn, account_id, status=BlockStatus(status), after=after, limit=limit))
 
 
-@router.get("/v1/projects")
+@read(router, "/v1/projects", "Projects", schemas.ProjectPage, 422)
 def projects(
-    conn: ConnectionDep, after: Annotated[str | None, Query(max_length=64)] = None, limit: Limit = 100
+    link: NextLinkDep,
+    conn: ConnectionDep,
+    after: Annotated[str | None, Query(max_length=64, description="Return projects after this id.")] = None,
+    limit: Limit = 100,
 ) -> Json:
     """Projects in id order."""
-    return queries.project_list(conn, after=after, limit=limit)
+    return link(queries.project_list(conn, after=after, limit=limit))
 
 
-@router.get("/v1/projects/{project_id}")
+@read(router, "/v1/projects/{project_id}", "A project", schemas.Project, 404)
 def project(project_id: str, conn: ConnectionDep) -> Json:
     """A project and the numbers of its batches."""
     return queries.project(conn, project_id)
 
 
-@router.get("/v1/batches/{number}")
+@read(router, "/v1/batches/{number}", "A batch", schemas.Batch, 404, 422)
 def batch(number: Number, conn: ConnectionDep) -> Json:
     """A batch with its supply: issued = held + buffer + retired + cancelled."""
     return queries.batch(conn, number)
 
 
-@router.get("/v1/batches/{number}/blocks")
-def batch_blocks(number: Number, conn: ConnectionDep, after: SerialCursor = None, limit: Limit = 100) -> Json:
-    """The blocks of a batch in serial order: where each unit stands now."""
-    return queries.batch_blocks(conn, number, after=after, limit=limit)
-
-
-@router.get("/v1/retirements")
-def retirements(
+@read(router, "/v1/batches/{number}/blocks", "A batch's blocks", schemas.BlockPage, 404, 422)
+def batch_blocks(
+    number: Number,
+    link: NextLinkDep,
     conn: ConnectionDep,
+    after: SerialCursor = None,
+    limit: Limit = 100,
+) -> Json:
+    """The blocks of a batch in serial order: where each unit stands now."""
+    return link(queries.batch_blocks(conn, number, after=after, limit=limit))
+
+
+@read(router, "/v1/retirements", "Retirements", schemas.RetirementPage, 422)
+def retirements(
+    link: NextLinkDep,
+    conn: ConnectionDep,
+    *,
     beneficiary: Annotated[str | None, Query(max_length=64)] = None,
     holder: Annotated[str | None, Query(max_length=64)] = None,
     after: IndexCursor = None,
     limit: Limit = 100,
 ) -> Json:
     """Retirements in log order, optionally for one beneficiary account or by one holder."""
-    return queries.retirement_list(conn, beneficiary=beneficiary, holder=holder, after=after, limit=limit)
+    return link(queries.retirement_list(conn, beneficiary=beneficiary, holder=holder, after=after, limit=limit))
 
 
-@router.get("/v1/retirements/{index}")
+@read(router, "/v1/retirements/{index}", "A retirement", schemas.Retirement, 404, 422)
 def retirement(index: Number, conn: ConnectionDep) -> Json:
     """The retirement logged at ``index``."""
     return queries.retirement(conn, index)
 
 
-@router.get("/v1/cancellations")
-def cancellations(conn: ConnectionDep, after: IndexCursor = None, limit: Limit = 100) -> Json:
+@read(router, "/v1/cancellations", "Cancellations", schemas.CancellationPage, 422)
+def cancellations(link: NextLinkDep, conn: ConnectionDep, after: IndexCursor = None, limit: Limit = 100) -> Json:
     """Cancellations (reversals, invalidations, corrections, exports) in log order."""
-    return queries.cancellation_list(conn, after=after, limit=limit)
+    return link(queries.cancellation_list(conn, after=after, limit=limit))
 
 
-@router.get("/v1/serials/{serial}/history")
+@read(router, "/v1/serials/{serial}/history", "A serial range's history", schemas.History, 404)
 def serial_history(serial: str, conn: ConnectionDep) -> Json:
     """Every logged step that touched the serial range, and where its units stand now."""
     return queries.history(conn, serial)

@@ -1,7 +1,8 @@
 """Reads of the registry's state, for the API and the CLI: plain JSON-ready dictionaries.
 
 Lists are ordered by a key and paginated by cursor (``after`` the last key returned), so a
-page costs the same on a registry of a million blocks as on one of ten. Every printed
+page costs the same on a registry of a million blocks as on one of ten; a page's ``next`` is
+None when it is the last. Every printed
 serial range is in the form of :mod:`registry.serials`.
 """
 
@@ -70,7 +71,7 @@ def holdings(conn: Connection, account_id: str, *, status: BlockStatus, after: i
         .join(batches, batches.c.number == blocks.c.batch)
         .where(blocks.c.holder == account_id, blocks.c.status == status.value)
         .order_by(blocks.c.first)
-        .limit(min(limit, MAX_PAGE))
+        .limit(_fetch(limit))
     )
     if after is not None:
         query = query.where(blocks.c.first > after)
@@ -96,7 +97,7 @@ def project(conn: Connection, project_id: str) -> Row:
 
 def project_list(conn: Connection, *, after: str | None, limit: int) -> Row:
     """Projects in id order, after id ``after``."""
-    query = sa.select(projects).order_by(projects.c.id).limit(min(limit, MAX_PAGE))
+    query = sa.select(projects).order_by(projects.c.id).limit(_fetch(limit))
     if after is not None:
         query = query.where(projects.c.id > after)
     return _page([_project(r) for r in conn.execute(query)], limit, "id")
@@ -148,7 +149,7 @@ def batch_blocks(conn: Connection, number: int, *, after: int | None, limit: int
         .join(batches, batches.c.number == blocks.c.batch)
         .where(blocks.c.batch == number)
         .order_by(blocks.c.first)
-        .limit(min(limit, MAX_PAGE))
+        .limit(_fetch(limit))
     )
     if after is not None:
         query = query.where(blocks.c.first > after)
@@ -163,7 +164,7 @@ def retirement_list(
         sa.select(retirements, batches.c.project, batches.c.vintage)
         .join(batches, batches.c.number == retirements.c.batch)
         .order_by(retirements.c.idx)
-        .limit(min(limit, MAX_PAGE))
+        .limit(_fetch(limit))
     )
     if beneficiary is not None:
         query = query.where(retirements.c.beneficiary_account == beneficiary)
@@ -218,7 +219,7 @@ def history(conn: Connection, printed: str) -> Row:
 
 def cancellation_list(conn: Connection, *, after: int | None, limit: int) -> Row:
     """Cancellations in log order."""
-    query = sa.select(cancellations).order_by(cancellations.c.idx).limit(min(limit, MAX_PAGE))
+    query = sa.select(cancellations).order_by(cancellations.c.idx).limit(_fetch(limit))
     if after is not None:
         query = query.where(cancellations.c.idx > after)
     items = [
@@ -247,10 +248,20 @@ def event(conn: Connection, event_id: str) -> tuple[int, str]:
     return int(row.idx), str(row.type)
 
 
+def _fetch(limit: int) -> int:
+    # One row beyond the page tells whether another page follows.
+    return min(limit, MAX_PAGE) + 1
+
+
 def _page(items: list[Row], limit: int, key: str) -> Row:
-    # The cursor is the key of the last item when the page is full (there may be more).
-    full = len(items) >= min(limit, MAX_PAGE)
-    return {"items": items, "next": items[-1][key] if full and items else None}
+    """A page of at most ``limit`` items of a query that fetched :func:`_fetch` rows.
+
+    ``next`` is the key of the page's last item when more items follow, and None on the last
+    page, so that a client never asks for an empty page.
+    """
+    size = min(limit, MAX_PAGE)
+    page = items[:size]
+    return {"items": page, "next": page[-1][key] if len(items) > size else None}
 
 
 def _block(r: Any) -> Row:
