@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from api import schemas
 from api.deps import NodeDep
@@ -24,7 +24,8 @@ router = APIRouter(tags=["cities"])
 
 CSV = "text/csv"
 Json = dict[str, Any]
-Year = Annotated[int, Query(ge=1900, le=2200, description="The reporting year.")]
+Year = Annotated[int, Query(ge=1900, le=2200, description="The reporting year.", examples=[2029])]
+City = Annotated[str, Path(description="A city's account id.", examples=["turku"])]
 PUBLISH_WAIT = 5.0
 """Seconds to wait for the checkpoint of a batch that committed but is not yet published."""
 
@@ -53,7 +54,7 @@ def _statement(node: Node, city: str, year: int) -> Json:
         **responses(404, 422),
     },
 )
-def statement(city: str, year: Year, request: Request, node: NodeDep) -> Any:
+def statement(city: City, year: Year, request: Request, node: NodeDep) -> Any:
     """The city's net-emissions statement for the year: each term with the log entries it came from.
 
     Answers 404 if ``city`` is not a city account or has no inventory for the year.
@@ -71,7 +72,7 @@ def statement(city: str, year: Year, request: Request, node: NodeDep) -> Any:
     response_model_exclude_unset=True,
     responses=responses(404, 422, 503),
 )
-def signed_statement(city: str, year: Year, node: NodeDep) -> Any:
+def signed_statement(city: City, year: Year, node: NodeDep) -> Any:
     """The statement signed by the log, with the checkpoint, every entry it cites and their inclusion proofs.
 
     Verify it offline with ``registry verify-statement FILE --vkey VKEY``. Answers 503 if the

@@ -13,6 +13,7 @@ from api import schemas
 from api.deps import ConnectionDep, NodeDep
 from api.pagination import NextLinkDep
 from api.problems import responses
+from api.registry_routes import RetirementIndex, Serial
 from api.schemas import read
 from registry import eligibility, findings, imports, lineage, queries
 from registry.findings import Kind
@@ -43,7 +44,12 @@ TRACE_RESPONSES: dict[int | str, Json] = {
     responses=TRACE_RESPONSES,
     response_model_exclude_unset=True,
 )
-def trace(serial: str, request: Request, conn: ConnectionDep, node: NodeDep) -> Any:
+def trace(
+    serial: Serial,
+    request: Request,
+    conn: ConnectionDep,
+    node: NodeDep,
+) -> Any:
     """Every step that moved any unit of the serial range, from issuance on, and the findings that touch it."""
     steps, report = eligibility.trace_report(conn, node.lineage, serial)
     if GRAPHML in request.headers.get("accept", ""):
@@ -73,7 +79,7 @@ def finding_list(
 @read(
     router, "/v1/retirements/{index}/check", "The claim check of a retirement", schemas.RetirementCheck, 404, 409, 422
 )
-def check_retirement(index: Annotated[int, Path(ge=0, le=MAX_INT)], conn: ConnectionDep, node: NodeDep) -> Json:
+def check_retirement(index: RetirementIndex, conn: ConnectionDep, node: NodeDep) -> Json:
     """The check a claim on this retirement must pass: its lineage, and no blocking finding on its units.
 
     Answers 409 ``blocked-by-findings`` listing the findings that block it.

@@ -27,19 +27,24 @@ SerialCursor = Annotated[
 IndexCursor = Annotated[
     int | None, Query(ge=-1, le=MAX_INT, description="Return items after this log index (a page's `next`).")
 ]
-Number = Annotated[int, Path(ge=0, le=MAX_INT)]
+Number = Annotated[int, Path(ge=0, le=MAX_INT, examples=[1])]
+# Path examples name records of the demo registry (``registry demo``), so that they can be tried.
+AccountId = Annotated[str, Path(examples=["turku"])]
+ProjectId = Annotated[str, Path(examples=["fi-biochar-1"])]
+Serial = Annotated[str, Path(examples=["fi-biochar-1.2028.1.1-25000"])]
+RetirementIndex = Annotated[int, Path(ge=0, le=MAX_INT, examples=[34])]
 Json = dict[str, Any]
 
 
 @read(router, "/v1/accounts/{account_id}", "An account", schemas.Account, 404)
-def account(account_id: str, conn: ConnectionDep) -> Json:
+def account(account_id: AccountId, conn: ConnectionDep) -> Json:
     """An account: role, name, keys with the log indices that bound and revoked them, a city's jurisdiction."""
     return queries.account(conn, account_id)
 
 
 @read(router, "/v1/accounts/{account_id}/holdings", "An account's holdings", schemas.Holdings, 404, 422)
 def holdings(
-    account_id: str,
+    account_id: AccountId,
     link: NextLinkDep,
     conn: ConnectionDep,
     *,
@@ -63,7 +68,7 @@ def projects(
 
 
 @read(router, "/v1/projects/{project_id}", "A project", schemas.Project, 404)
-def project(project_id: str, conn: ConnectionDep) -> Json:
+def project(project_id: ProjectId, conn: ConnectionDep) -> Json:
     """A project and the numbers of its batches."""
     return queries.project(conn, project_id)
 
@@ -101,7 +106,7 @@ def retirements(
 
 
 @read(router, "/v1/retirements/{index}", "A retirement", schemas.Retirement, 404, 422)
-def retirement(index: Number, conn: ConnectionDep) -> Json:
+def retirement(index: RetirementIndex, conn: ConnectionDep) -> Json:
     """The retirement logged at ``index``."""
     return queries.retirement(conn, index)
 
@@ -113,6 +118,6 @@ def cancellations(link: NextLinkDep, conn: ConnectionDep, after: IndexCursor = N
 
 
 @read(router, "/v1/serials/{serial}/history", "A serial range's history", schemas.History, 404)
-def serial_history(serial: str, conn: ConnectionDep) -> Json:
+def serial_history(serial: Serial, conn: ConnectionDep) -> Json:
     """Every logged step that touched the serial range, and where its units stand now."""
     return queries.history(conn, serial)
