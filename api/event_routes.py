@@ -117,8 +117,10 @@ async def submit_event(request: Request, node: NodeDep, limiter: WriteLimiterDep
     Each signing key may submit ``REGISTRY_WRITE_RATE`` events a second (429 with Retry-After beyond).
     """
     envelope = Envelope.from_json(_parse_json(await _read_body(request)))
-    limiter.take(envelope.keyids)  # before anything is written: a refused event writes nothing
+    limiter.check(envelope.keyids)  # before anything is done: a limited event writes nothing
     applied = await run_in_threadpool(node.registry.submit, envelope)
+    if not applied.duplicate:
+        limiter.spend(envelope.keyids)  # only the keys' holders can make a new event accepted
     body = await run_in_threadpool(_accepted, node, applied)
     return JSONResponse(body.model_dump(), status_code=200 if applied.duplicate else 201)
 

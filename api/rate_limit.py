@@ -1,11 +1,16 @@
 """A token bucket per signing key for ``POST /v1/events``.
 
-Each key id named in an envelope's ``signatures`` has a bucket of ``burst`` tokens that refills
-at ``rate`` tokens per second. A submission takes one token from the bucket of every key it
-names, and is refused (RFC 6585 §4, 429) if any of them is empty; a refused submission takes
-nothing. Key ids are read before the signatures are verified, so memory is bounded twice: a
-bucket left alone long enough to refill is dropped (it is the same as a new one), and beyond
-``max_keys`` buckets the least recently used go first.
+Each key id has a bucket of ``burst`` tokens that refills at ``rate`` tokens per second. A
+submission is refused (RFC 6585 §4, 429) before anything else is done if the bucket of any key
+it names is empty (:meth:`WriteRateLimiter.check`); an event the registry then accepts takes one
+token from each of its keys (:meth:`WriteRateLimiter.spend`).
+
+Only accepted, new events spend: key ids are public (every entry of the log names them), so if
+refused or replayed envelopes spent tokens, anyone could use up another's. For the same reason
+checking never creates a bucket, so memory holds only keys that wrote; a bucket left alone long
+enough to refill is dropped (it is the same as a new one), and beyond ``max_keys`` the least
+recently used go first. Concurrent submissions may all pass the check and overspend a bucket;
+it then goes into debt, and the key waits for it to refill.
 """
 
 from __future__ import annotations
@@ -58,8 +63,6 @@ class WriteRateLimiter:
         self.burst = burst
         self._clock = clock
         self._max_keys = max_keys
-        self._idle = burst / rate if rate else 0.0
-        """Seconds after which an untouched bucket is full again, hence forgettable."""
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()  # least recently used first
         self._lock = threading.Lock()
 
@@ -71,23 +74,29 @@ class WriteRateLimiter:
         """The number of buckets held (the memory the limiter uses)."""
         return len(self._buckets)
 
-    def take(self, keyids: Iterable[str]) -> None:
-        """Take one token from the bucket of each key, all or none.
+    def check(self, keyids: Iterable[str]) -> None:
+        """Raise :class:`RateLimitedError` if any of the keys has no token; change nothing.
 
-        Raises :class:`RateLimitedError` naming the first key that has no token left, with the
-        seconds until it has one; then no bucket changes.
+        ``retry_after`` is the whole seconds until the first such key has a token again.
         """
         if not self.enabled:
             return
-        wanted = list(dict.fromkeys(keyids))
         with self._lock:
             now = self._clock()
             self._forget_idle(now)
-            buckets = [self._refilled(keyid, now) for keyid in wanted]
-            for keyid, bucket in zip(wanted, buckets, strict=True):
+            for keyid in dict.fromkeys(keyids):
+                bucket = self._refilled(keyid, now)
                 if bucket.tokens < 1:
                     raise RateLimitedError(keyid, max(1, math.ceil((1 - bucket.tokens) / self.rate)))
-            for keyid, bucket in zip(wanted, buckets, strict=True):
+
+    def spend(self, keyids: Iterable[str]) -> None:
+        """Take one token from the bucket of each key (into debt if another request spent it first)."""
+        if not self.enabled:
+            return
+        with self._lock:
+            now = self._clock()
+            for keyid in dict.fromkeys(keyids):
+                bucket = self._refilled(keyid, now)
                 bucket.tokens -= 1
                 self._buckets[keyid] = bucket
                 self._buckets.move_to_end(keyid)
@@ -101,9 +110,10 @@ class WriteRateLimiter:
         return _Bucket(min(float(self.burst), bucket.tokens + (now - bucket.at) * self.rate), now)
 
     def _forget_idle(self, now: float) -> None:
-        # Buckets are in order of last use, so the idle ones are at the front.
+        # A bucket that has refilled is the same as no bucket. Buckets are in order of last use,
+        # so the idle ones gather at the front (one in debt may hold the others back a while).
         while self._buckets:
             bucket = next(iter(self._buckets.values()))
-            if now - bucket.at < self._idle:
+            if bucket.tokens + (now - bucket.at) * self.rate < self.burst:
                 return
             self._buckets.popitem(last=False)

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.rate_limit import RateLimitedError, WriteRateLimiter
 from api.settings import Settings
-from ledger.dsse import Envelope
+from ledger.dsse import Envelope, Signature
 from ledger.keys import SignerKey
 from registry import commands
 from registry.node import Node
@@ -35,91 +35,113 @@ class FakeClock:
 # --- the buckets ------------------------------------------------------------------------------
 
 
+def take(limiter: WriteRateLimiter, *keyids: str) -> None:
+    """What POST /v1/events does for an event that is then accepted."""
+    limiter.check(keyids)
+    limiter.spend(keyids)
+
+
 def test_a_key_gets_its_burst_then_waits_for_tokens() -> None:
     clock = FakeClock()
     limiter = WriteRateLimiter(rate=2.0, burst=3, clock=clock)
     for _ in range(3):
-        limiter.take(["k"])
+        take(limiter, "k")
     with pytest.raises(RateLimitedError) as refused:
-        limiter.take(["k"])
+        limiter.check(["k"])
     assert (refused.value.keyid, refused.value.retry_after) == ("k", 1)  # half a second, rounded up
     clock.now += 0.5
-    limiter.take(["k"])  # one token came back
+    take(limiter, "k")  # one token came back
     with pytest.raises(RateLimitedError):
-        limiter.take(["k"])
+        limiter.check(["k"])
     clock.now += 10
     for _ in range(3):  # refilled to the burst, never beyond
-        limiter.take(["k"])
+        take(limiter, "k")
     with pytest.raises(RateLimitedError):
-        limiter.take(["k"])
+        limiter.check(["k"])
 
 
 def test_retry_after_is_whole_seconds_until_one_token() -> None:
     clock = FakeClock()
     limiter = WriteRateLimiter(rate=0.25, burst=1, clock=clock)
-    limiter.take(["k"])
+    take(limiter, "k")
     with pytest.raises(RateLimitedError) as refused:
-        limiter.take(["k"])
+        limiter.check(["k"])
     assert refused.value.retry_after == 4
     clock.now += 2.5
     with pytest.raises(RateLimitedError) as again:
-        limiter.take(["k"])
+        limiter.check(["k"])
     assert again.value.retry_after == 2  # 1.5 s, rounded up
 
 
 def test_other_keys_are_unaffected_and_a_refusal_takes_no_token() -> None:
     clock = FakeClock()
     limiter = WriteRateLimiter(rate=1.0, burst=2, clock=clock)
-    limiter.take(["a"])
-    limiter.take(["a"])
+    take(limiter, "a")
+    take(limiter, "a")
     with pytest.raises(RateLimitedError) as refused:
-        limiter.take(["b", "a"])  # limited if any of its keys is out of tokens
+        limiter.check(["b", "a"])  # limited if any of its keys is out of tokens
     assert refused.value.keyid == "a"
-    limiter.take(["b"])  # the refusal above took nothing from b
-    limiter.take(["b"])
+    take(limiter, "b")  # the refusal above took nothing from b
+    take(limiter, "b")
     with pytest.raises(RateLimitedError):
-        limiter.take(["b"])
-    limiter.take(["c"])
+        limiter.check(["b"])
+    take(limiter, "c")
+
+
+def test_checking_creates_no_bucket() -> None:
+    # Anyone may name any key id: only keys that wrote take memory.
+    limiter = WriteRateLimiter(rate=1.0, burst=2, clock=FakeClock())
+    for n in range(1000):
+        limiter.check([f"key-{n}"])
+    assert len(limiter) == 0
+
+
+def test_overspending_is_a_debt_the_key_waits_out() -> None:
+    clock = FakeClock()
+    limiter = WriteRateLimiter(rate=1.0, burst=2, clock=clock)
+    for _ in range(4):  # four requests passed the check together; all four were accepted
+        limiter.spend(["k"])
+    with pytest.raises(RateLimitedError) as refused:
+        limiter.check(["k"])
+    assert refused.value.retry_after == 3  # from -2 tokens to 1
+    clock.now += 3
+    limiter.check(["k"])
 
 
 def test_idle_buckets_are_dropped_and_memory_is_capped() -> None:
     clock = FakeClock()
     limiter = WriteRateLimiter(rate=10.0, burst=5, clock=clock, max_keys=3)
     for name in ("a", "b", "c", "d"):
-        limiter.take([name])
+        take(limiter, name)
     assert len(limiter) == 3  # the least recently used went first
-    clock.now += 0.5  # burst / rate: every bucket has refilled, so none needs to be kept
-    limiter.take(["e"])
+    clock.now += 0.1  # each bucket has its token back: none needs to be kept
+    take(limiter, "e")
     assert len(limiter) == 1
 
 
 def test_a_rate_of_zero_disables_the_limit() -> None:
     limiter = WriteRateLimiter(rate=0, burst=1, clock=FakeClock())
     for _ in range(100):
-        limiter.take(["k"])
+        take(limiter, "k")
     assert len(limiter) == 0
 
 
-def test_concurrent_takes_never_hand_out_more_than_the_burst() -> None:
-    limiter = WriteRateLimiter(rate=1e-6, burst=500, clock=FakeClock())
-    granted: list[int] = []
+def test_concurrent_spending_loses_no_token() -> None:
+    limiter = WriteRateLimiter(rate=1e-9, burst=801, clock=FakeClock())
 
     def worker() -> None:
-        count = 0
         for _ in range(200):
-            try:
-                limiter.take(["shared"])
-                count += 1
-            except RateLimitedError:
-                pass
-        granted.append(count)
+            limiter.spend(["shared"])
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sum(granted) == 500
+    limiter.check(["shared"])  # exactly one token is left
+    limiter.spend(["shared"])
+    with pytest.raises(RateLimitedError):
+        limiter.check(["shared"])
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -200,6 +222,29 @@ def test_a_key_over_its_rate_gets_429_with_retry_after_and_nothing_is_written(li
     assert again.status_code == 201, again.text
     assert limited.open_account("buyer-3").status_code == 429
     assert limited.log_size() == size + 1
+
+
+def test_forged_and_replayed_envelopes_spend_no_token(limited: Limited) -> None:
+    # Key ids are public: an envelope naming the operator's key but not signed by it, or a
+    # replay of one it signed, must not use up the operator's tokens.
+    opened = commands.open_account(
+        limited.node.origin,
+        operator="operator",
+        account="buyer",
+        role="buyer",
+        name="Buyer",
+        keys=[commands.public_key(party_key("buyer"))],
+    )
+    genuine = commands.sign(opened, [limited.operator])
+    forged = Envelope(genuine.payload_type, genuine.payload, (Signature(genuine.keyids[0], b"\0" * 64),))
+    for _ in range(5):
+        assert limited.post(forged).status_code == 403
+    assert limited.post(genuine).status_code == 201
+    for _ in range(5):
+        assert limited.post(genuine).status_code == 200  # a resubmission changes nothing
+    assert limited.open_account("supplier", "supplier").status_code == 201
+    assert limited.open_account("verifier").status_code == 201
+    assert limited.open_account("buyer-2").status_code == 429
 
 
 def test_create_app_reads_the_limit_from_the_environment(
