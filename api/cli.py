@@ -121,8 +121,7 @@ def serve(
         if database_url:
             os.environ[serve_factory.DATABASE_URL_VARIABLE] = database_url
         console.print(f"serving {data_dir} at http://{host}:{port} with {workers} workers")
-        factory = f"{serve_factory.__name__}:{serve_factory.create_from_environment.__name__}"
-        uvicorn.run(factory, factory=True, workers=workers, host=host, port=port, log_level="warning")
+        serve_factory.serve_workers(host, port, workers)
         return
     # What is loaded now lives as long as the process: keep it out of every future collection
     # (the write path allocates briskly, and full collections would rescan it each time).
