@@ -11,7 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
 
-from api import city_routes, event_routes, lineage_routes, log_routes, problems, registry_routes
+from api import city_routes, event_routes, lineage_routes, log_routes, problems, registry_routes, web
 from api.body_limit import BodyLimit
 from api.rate_limit import WriteRateLimiter
 from api.settings import Settings
@@ -53,6 +53,7 @@ def create_app(node: Node, settings: Settings | None = None, *, limiter: WriteRa
     app.include_router(registry_routes.router)
     app.include_router(lineage_routes.router)
     app.include_router(city_routes.router)
+    web.install(app)
 
     @app.get(
         "/v1/health",

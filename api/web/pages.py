@@ -1,0 +1,7 @@
+"""Every page router, in the order they are mounted."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+ROUTERS: list[APIRouter] = []
