@@ -72,6 +72,7 @@ FACTS = (
     "limit",
     "size",
     "findings",
+    "record",
 )
 
 

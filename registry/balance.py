@@ -68,10 +68,10 @@ def statement(conn: Connection, city: str, year: int) -> dict[str, Any]:
     """
     account = conn.execute(sa.select(accounts).where(accounts.c.id == city)).one_or_none()
     if account is None or account.role != Role.CITY:
-        raise RecordNotFoundError(f"no city account {city!r}")
+        raise RecordNotFoundError(f"no city account {city!r}", "city")
     inventory = inventories.current_inventory(conn, city, year)
     if inventory is None:
-        raise RecordNotFoundError(f"{city!r} has no inventory for {year}")
+        raise RecordNotFoundError(f"{city!r} has no inventory for {year}", "inventory")
     book = _Book()
     place = _place(conn, account, inventory)
     gross = _gross(conn, inventory, book)

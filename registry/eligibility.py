@@ -64,7 +64,7 @@ def check_retirement(conn: Connection, lineage: Lineage, index: int) -> Checked:
         .where(retirements.c.idx == index)
     ).one_or_none()
     if row is None:
-        raise RecordNotFoundError(f"no retirement at log index {index}")
+        raise RecordNotFoundError(f"no retirement at log index {index}", "retirement")
     return check_units(conn, lineage, SerialRange(row.project, row.vintage, row.batch, row.first, row.last))
 
 

@@ -89,9 +89,21 @@ class RuleError(RegistryError):
 
 
 class RecordNotFoundError(RegistryError):
-    """A read named a record that does not exist."""
+    """A read named a record that does not exist; ``record`` says which kind (``account``, ``batch``…).
+
+    Its ``code`` is ``<record>-not-found``, so a client can tell a missing account from a
+    missing batch without parsing the message.
+    """
 
     code = "not-found"
+
+    def __init__(self, message: str, record: str) -> None:
+        super().__init__(message)
+        self.record = record
+        self.code = f"{record}-not-found"
+
+    def __reduce__(self) -> tuple[type[RecordNotFoundError], tuple[str, str]]:
+        return type(self), (str(self), self.record)
 
 
 class ConflictError(RegistryError):

@@ -219,7 +219,7 @@ def import_problems_of(
     :class:`RecordNotFoundError` if no such file was imported.
     """
     if conn.execute(sa.select(imports.c.idx).where(imports.c.file_sha256 == file_sha256).limit(1)).first() is None:
-        raise RecordNotFoundError(f"no file with SHA-256 {file_sha256} was imported")
+        raise RecordNotFoundError(f"no file with SHA-256 {file_sha256} was imported", "import")
     query = (
         sa.select(import_problems)
         .where(import_problems.c.file_sha256 == file_sha256)

@@ -187,7 +187,9 @@ class Lineage:
         ).all()
         covered = current and current[0].first <= serial.first and current[-1].last >= serial.last
         if not covered:  # blocks tile their batch: units outside every block were never issued
-            raise RecordNotFoundError(f"units {serial.first}-{serial.last} were not all issued in batch {serial.batch}")
+            raise RecordNotFoundError(
+                f"units {serial.first}-{serial.last} were not all issued in batch {serial.batch}", "units"
+            )
         with self._lock:
             start = [
                 node

@@ -42,7 +42,7 @@ def account(conn: Connection, account_id: str) -> Row:
     """An account with its keys (bound and revoked, with the log indices that did it)."""
     row = conn.execute(sa.select(accounts).where(accounts.c.id == account_id)).one_or_none()
     if row is None:
-        raise RecordNotFoundError(f"no account {account_id!r}")
+        raise RecordNotFoundError(f"no account {account_id!r}", "account")
     keys = conn.execute(
         sa.select(account_keys).where(account_keys.c.account == account_id).order_by(account_keys.c.bound_at)
     )
@@ -88,7 +88,7 @@ def project(conn: Connection, project_id: str) -> Row:
     """A project and the numbers of its batches."""
     row = conn.execute(sa.select(projects).where(projects.c.id == project_id)).one_or_none()
     if row is None:
-        raise RecordNotFoundError(f"no project {project_id!r}")
+        raise RecordNotFoundError(f"no project {project_id!r}", "project")
     numbers = conn.execute(
         sa.select(batches.c.number).where(batches.c.project == project_id).order_by(batches.c.number)
     ).scalars()
@@ -107,7 +107,7 @@ def batch(conn: Connection, number: int) -> Row:
     """A batch, its supply by status (issued = held + buffer + retired + cancelled) and its serials."""
     row = conn.execute(sa.select(batches).where(batches.c.number == number)).one_or_none()
     if row is None:
-        raise RecordNotFoundError(f"no batch {number}")
+        raise RecordNotFoundError(f"no batch {number}", "batch")
     supply = {status.value: 0 for status in BlockStatus}
     for status, units in conn.execute(
         sa.select(blocks.c.status, sa.func.sum(blocks.c.last - blocks.c.first + 1))
@@ -137,7 +137,7 @@ def batch_issued_at(conn: Connection, index: int) -> SerialRange:
     """The serial range of the batch issued by the event at log ``index``."""
     row = conn.execute(sa.select(batches).where(batches.c.issued_at == index)).one_or_none()
     if row is None:
-        raise RecordNotFoundError(f"no batch was issued at log index {index}")
+        raise RecordNotFoundError(f"no batch was issued at log index {index}", "batch")
     return SerialRange(row.project, row.vintage, row.number, row.first, row.last)
 
 
@@ -183,7 +183,7 @@ def retirement(conn: Connection, index: int) -> Row:
         .where(retirements.c.idx == index)
     ).one_or_none()
     if row is None:
-        raise RecordNotFoundError(f"no retirement at log index {index}")
+        raise RecordNotFoundError(f"no retirement at log index {index}", "retirement")
     return _retirement(row)
 
 
@@ -244,7 +244,7 @@ def event(conn: Connection, event_id: str) -> tuple[int, str]:
     """The log index and type of the event with idempotency id ``event_id``."""
     row = conn.execute(sa.select(events.c.idx, events.c.type).where(events.c.id == event_id)).one_or_none()
     if row is None:
-        raise RecordNotFoundError(f"no event with id {event_id!r}")
+        raise RecordNotFoundError(f"no event with id {event_id!r}", "event")
     return int(row.idx), str(row.type)
 
 
@@ -320,10 +320,10 @@ def resolve(conn: Connection, printed: str) -> SerialRange:
     try:
         serial = serials.parse(printed)
     except serials.SerialFormatError as exc:
-        raise RecordNotFoundError(str(exc)) from None
+        raise RecordNotFoundError(str(exc), "serial") from None
     found = conn.execute(
         sa.select(batches.c.project, batches.c.vintage).where(batches.c.number == serial.batch)
     ).one_or_none()
     if found is None or (found.project, found.vintage) != (serial.project, serial.vintage):
-        raise RecordNotFoundError(f"no batch {serial.batch} of {serial.project} {serial.vintage}")
+        raise RecordNotFoundError(f"no batch {serial.batch} of {serial.project} {serial.vintage}", "batch")
     return serial

@@ -263,7 +263,7 @@ def test_an_accepted_event_is_found_by_its_id(api: Api) -> None:
     assert receipt.size == FIRST_FREE + 1
     assert Receipt.parse(body["receipt"]).index == FIRST_FREE
     assert api.get("/v1/events/genesis")["index"] == 0
-    assert_problem(api.client.get("/v1/events/no-such-event"), 404, "not-found", names=("no-such-event",))
+    assert_problem(api.client.get("/v1/events/no-such-event"), 404, "event-not-found", names=("no-such-event",))
 
 
 # --- refusing --------------------------------------------------------------------------------
@@ -719,24 +719,24 @@ def test_a_full_page_of_two_points_at_the_next(scenario: Api) -> None:
 
 
 @pytest.mark.parametrize(
-    "path",
+    ("path", "code"),
     [
-        "/v1/accounts/no-such-account",
-        "/v1/accounts/no-such-account/holdings",
-        "/v1/batches/999",
-        "/v1/batches/999/blocks",
-        "/v1/retirements/12345",
-        "/v1/retirements/12",  # a cancellation, not a retirement
-        "/v1/projects/no-such-project",
-        "/v1/serials/not-a-serial/history",
-        "/v1/serials/perm.2028.1.0100-200/history",  # leading zero
-        "/v1/serials/perm.2028.1.200-100/history",  # first after last
-        "/v1/serials/perm.2027.1.1-10/history",  # batch 1 is of vintage 2028
-        "/v1/serials/perm.2028.9.1-10/history",  # no batch 9
+        ("/v1/accounts/no-such-account", "account-not-found"),
+        ("/v1/accounts/no-such-account/holdings", "account-not-found"),
+        ("/v1/batches/999", "batch-not-found"),
+        ("/v1/batches/999/blocks", "batch-not-found"),
+        ("/v1/retirements/12345", "retirement-not-found"),
+        ("/v1/retirements/12", "retirement-not-found"),  # a cancellation, not a retirement
+        ("/v1/projects/no-such-project", "project-not-found"),
+        ("/v1/serials/not-a-serial/history", "serial-not-found"),
+        ("/v1/serials/perm.2028.1.0100-200/history", "serial-not-found"),  # leading zero
+        ("/v1/serials/perm.2028.1.200-100/history", "serial-not-found"),  # first after last
+        ("/v1/serials/perm.2027.1.1-10/history", "batch-not-found"),  # batch 1 is of vintage 2028
+        ("/v1/serials/perm.2028.9.1-10/history", "batch-not-found"),  # no batch 9
     ],
 )
-def test_what_does_not_exist_is_a_404_problem(scenario: Api, path: str) -> None:
-    assert_problem(scenario.client.get(path), 404, "not-found")
+def test_what_does_not_exist_is_a_404_problem_naming_the_record(scenario: Api, path: str, code: str) -> None:
+    assert_problem(scenario.client.get(path), 404, code)
 
 
 @pytest.mark.parametrize(

@@ -174,12 +174,12 @@ def test_a_statement_not_yet_published_answers_503(
 def test_an_unknown_city_or_year_is_404_and_a_bad_year_422(served: tuple[CityLog, TestClient]) -> None:
     _, client = served
     for path in ("/v1/cities/nowhere/statement", "/v1/cities/nowhere/statement/signed"):
-        assert _problem(client.get(path, params={"year": 2029}), 404, "not-found") == "no city account 'nowhere'"
-    assert _problem(client.get("/v1/cities/supplier/statement", params={"year": 2029}), 404, "not-found") == (
+        assert _problem(client.get(path, params={"year": 2029}), 404, "city-not-found") == "no city account 'nowhere'"
+    assert _problem(client.get("/v1/cities/supplier/statement", params={"year": 2029}), 404, "city-not-found") == (
         "no city account 'supplier'"
     )
     no_inventory = client.get(f"/v1/cities/{CITY}/statement/signed", params={"year": 2030})
-    assert _problem(no_inventory, 404, "not-found") == "'city-a' has no inventory for 2030"
+    assert _problem(no_inventory, 404, "inventory-not-found") == "'city-a' has no inventory for 2030"
     for params in ({}, {"year": 1899}, {"year": 2201}, {"year": "soon"}):
         detail = _problem(client.get(f"/v1/cities/{CITY}/statement", params=params), 422, "invalid-request")
         assert detail == "invalid field(s): query.year"
