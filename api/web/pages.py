@@ -4,4 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from api.web import findings, home, projects
+
+ROUTERS: list[APIRouter] = [home.router, projects.router, findings.router]
