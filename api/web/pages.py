@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.web import findings, home, projects
+from api.web import findings, home, projects, verify
 
-ROUTERS: list[APIRouter] = [home.router, projects.router, findings.router]
+ROUTERS: list[APIRouter] = [home.router, projects.router, findings.router, verify.router]
