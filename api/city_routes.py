@@ -1,6 +1,7 @@
 """A city's net-emissions statement: as JSON, as CSV, and signed by the log for offline verification.
 
-``GET /v1/cities/{city}/statement?year=Y`` answers JSON, or CSV with ``Accept: text/csv``;
+``GET /v1/cities/{city}/statement?year=Y`` answers JSON, or CSV with ``Accept: text/csv`` or
+``format=csv`` (a plain link, such as the statement page's download link, cannot set a header);
 ``GET /v1/cities/{city}/statement/signed?year=Y`` answers the bundle of
 :mod:`registry.attestation`, which ``registry verify-statement`` checks with the log's key alone.
 """
@@ -8,7 +9,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
@@ -26,6 +27,10 @@ CSV = "text/csv"
 Json = dict[str, Any]
 Year = Annotated[int, Query(ge=1900, le=2200, description="The reporting year.", examples=[2029])]
 City = Annotated[str, Path(description="A city's account id.", examples=["turku"])]
+Format = Annotated[
+    Literal["json", "csv"] | None,
+    Query(alias="format", description="`csv` or `json`, over the `Accept` header (for plain links)."),
+]
 PUBLISH_WAIT = 5.0
 """Seconds to wait for the checkpoint of a batch that committed but is not yet published."""
 
@@ -54,13 +59,14 @@ def _statement(node: Node, city: str, year: int) -> Json:
         **responses(404, 422),
     },
 )
-def statement(city: City, year: Year, request: Request, node: NodeDep) -> Any:
+def statement(city: City, year: Year, request: Request, node: NodeDep, as_format: Format = None) -> Any:
     """The city's net-emissions statement for the year: each term with the log entries it came from.
 
-    Answers 404 if ``city`` is not a city account or has no inventory for the year.
+    CSV when ``format=csv``, or without ``format`` when ``Accept`` names ``text/csv``. Answers 404
+    if ``city`` is not a city account or has no inventory for the year.
     """
     result = _statement(node, city, year)
-    if CSV in request.headers.get("accept", ""):
+    if as_format == "csv" or (as_format is None and CSV in request.headers.get("accept", "")):
         return Response(to_csv(result), media_type="text/csv; charset=utf-8")
     return result
 
