@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.web import findings, home, projects, verify
+from api.web import cities, findings, home, projects, trace, verify
 
-ROUTERS: list[APIRouter] = [home.router, projects.router, findings.router, verify.router]
+ROUTERS: list[APIRouter] = [home.router, projects.router, findings.router, verify.router, trace.router, cities.router]
