@@ -231,7 +231,7 @@ function readEntry(entry) {
   }
   const shown = { logged_at: value.logged_at, payloadType: envelope.payloadType, payload, signatures: envelope.signatures };
   const signers = envelope.signatures.length;
-  const message = `a "${payload?.type}" event, logged at ${value.logged_at}, signed by ${signers} key${signers === 1 ? "" : "s"}`;
+  const message = `event type "${payload?.type}", logged at ${value.logged_at}, signed by ${signers} key${signers === 1 ? "" : "s"}`;
   return { message, shown };
 }
 
