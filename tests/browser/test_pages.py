@@ -4,6 +4,7 @@ shows Turku's 2029 figures; and /verify verifies a good receipt and refuses one 
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 
@@ -96,6 +97,8 @@ def test_a_receipt_fetched_by_entry_index_verifies(site: Site, demo: Demo) -> No
     expect(page.locator("#steps > li").nth(ENTRY - 1)).to_contain_text('event type "retirement"')
     expect(page.locator("#entry-json")).to_contain_text('"type": "retirement"')
     expect(page.locator("#verdict")).to_have_attribute("aria-live", "polite")
+    vkey = httpx.get(f"{demo.url}/log/vkey").text.strip()
+    expect(page.get_by_label("The log's verifier key")).to_have_value(vkey)
 
 
 def test_a_pasted_receipt_verifies(site: Site, demo: Demo) -> None:
@@ -170,6 +173,16 @@ def test_a_receipt_with_one_changed_character_is_not_verified(
     assert re.search(why, verdict), verdict
     assert _steps(page) == ["pass"] * (step - 1) + ["fail"] + ["skip"] * (7 - step)
     expect(page.locator("#steps > li").nth(step - 1)).to_contain_text("✗")
+
+
+def test_cosignatures_by_other_keys_are_ignored(site: Site, demo: Demo) -> None:
+    """C2SP signed-note: a verifier ignores signature lines by keys it was not given (here a witness's)."""
+    witness = "— witness.example/w1 " + base64.b64encode(bytes(4 + 72)).decode() + "\n"
+    page = site.open("/verify")
+    page.get_by_label("Receipt", exact=True).fill(_receipt(demo, 1) + witness)
+    page.get_by_role("button", name="Verify", exact=True).click()
+    _verdict(page, "verified")
+    expect(page.locator("#steps > li").nth(SIGNATURE - 1)).to_contain_text("1 other signature line (witnesses)")
 
 
 def test_a_wrong_verifier_key_is_refused(site: Site, demo: Demo) -> None:
