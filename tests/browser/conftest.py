@@ -1,8 +1,9 @@
 """Browser tests: Debian's chromium, headless, driven by Playwright, against a real server with the demo data.
 
 - ``demo``: the demo registry (:func:`registry.demo.build_demo`, about five seconds), built once per
-  session and served by uvicorn on a free port of 127.0.0.1, in a thread; with the records tests visit.
-- ``browser``: one chromium per session. Playwright downloads no browser here: it launches
+  run and served by uvicorn on a free port of 127.0.0.1, in a thread; with the records tests visit.
+  These fixtures have package scope: they end when the browser tests are done, not with the run.
+- ``browser``: one chromium per run. Playwright downloads no browser here: it launches
   ``/usr/bin/chromium``, which ``scripts/test`` installs with apt-get when it is missing.
 - ``site``: a fresh browser context per test. Any console error or uncaught exception on any page
   fails the test, and every page visited is saved as a full-page screenshot to
@@ -86,7 +87,7 @@ def _serving(app: FastAPI) -> Iterator[str]:
         listener.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     node = build_demo(tmp_path_factory.mktemp("browser") / "registry")
     with node.engine.connect() as conn:
@@ -117,7 +118,7 @@ def _require_chromium() -> None:
         pytest.skip(problem)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     _require_chromium()
     with sync_playwright() as playwright:
@@ -126,7 +127,7 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def screenshots() -> Path:
     """The screenshot folder, emptied once per run so that it shows this run's pages only."""
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)
