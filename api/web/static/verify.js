@@ -336,6 +336,7 @@ async function fetchReceipt(index) {
   const text = await answer.text();
   $("receipt").value = text;
   await run(text);
+  $("result-heading").scrollIntoView(); // a reader who followed a "verify entry N" link came for this
 }
 
 $("verify-form").addEventListener("submit", (event) => {
