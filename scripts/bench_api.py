@@ -248,7 +248,13 @@ def measure(wrk: Wrk, holders: Holders, site: Site, workers: int, rounds: int) -
             results[FIGURES[0]].append((posted, health))
             for name, paths in reads.items():
                 results[name].append((wrk.get(base, paths), wrk.get(base, ["/v1/health"])))
-            print(f"  {workers} worker(s), round {n + 1}/{rounds} done", file=sys.stderr)
+            for name, pairs in results.items():
+                load, h = pairs[-1]
+                note = f" not counted: {load.other | h.other}" if load.other or h.other else ""
+                print(
+                    f"  {workers} worker(s), round {n + 1}: {name} {load.rate:,.0f}/s, health {h.rate:,.0f}/s{note}",
+                    file=sys.stderr,
+                )
     return results
 
 
@@ -260,7 +266,7 @@ def report(workers: int, results: dict[str, list[tuple[Load, Load]]]) -> list[st
         p50 = statistics.median(load.p50_ms for load, _ in pairs)
         p99 = statistics.median(load.p99_ms for load, _ in pairs)
         health = statistics.median(h.rate for _, h in pairs)
-        ratio = statistics.median(load.rate / h.rate for load, h in pairs)
+        ratio = statistics.median(load.rate / h.rate if h.rate else 0.0 for load, h in pairs)
         print(f"{workers:>7}  {name:<28} {rate:>8,.0f}/s {p50:>8.1f} {p99:>8.1f}   {health:>8,.0f}/s {ratio:>6.2f}")
         other: dict[str, int] = {}
         for load, h in pairs:
@@ -309,6 +315,7 @@ def main() -> None:
             for workers in (int(w) for w in args.workers.split(",")):
                 missed += report(workers, measure(wrk, holders, site, workers, args.rounds))
             print("targets met" if not missed else "targets missed:\n  " + "\n  ".join(missed))
+            print("load average (1, 5, 15 min) at the end: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
         finally:
             if schema:
                 bench_ledger.drop_schema(schema)
