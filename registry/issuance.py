@@ -9,7 +9,7 @@ from registry.blocks import record_movement
 from registry.errors import RuleError
 from registry.events import Issued
 from registry.position import Position
-from registry.schema import batches, blocks
+from registry.schema import batch_supply, batches, blocks
 from registry.serials import MAX_SERIAL, SerialRange
 from registry.vocabulary import BlockStatus, Role, UnitType
 from registry.working import WorkingState
@@ -69,6 +69,9 @@ def issue(state: WorkingState, event: Issued, at: Position) -> SerialRange:
     rows.append(_block(held.first, held.last, number, holder=event.supplier, status=BlockStatus.HELD, since=at.index))
     record_movement(state, at.index, 1, "issuance", held, sender=None, receiver=event.supplier)
     conn.execute(blocks.insert(), rows)
+    conn.execute(
+        batch_supply.insert().values(batch=number, held=held.quantity, buffer=event.buffer, retired=0, cancelled=0)
+    )
     state.cache.blocks.pop(number, None)  # an index of a batch rolled back earlier would be stale
     findings.check_issuance(conn, number, at.index)
     return serial

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-STATE_VERSION = 4
+STATE_VERSION = 5
 """Bump when a table below changes: opening a registry then rebuilds its state from the log."""
 
 metadata = sa.MetaData()
@@ -114,6 +114,18 @@ blocks = sa.Table(
     sa.Column("since", sa.BigInteger, nullable=False),
     sa.Index("ix_reg_blocks_holder", "holder", "status", "first"),
     sa.Index("ix_reg_blocks_batch", "batch", "first"),
+)
+
+batch_supply = sa.Table(
+    "reg_batch_supply",
+    metadata,
+    # Units of each batch by status, kept as the blocks change (registry.working), so that a
+    # batch's supply is one row however many blocks it has been split into.
+    sa.Column("batch", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("held", sa.BigInteger, nullable=False),
+    sa.Column("buffer", sa.BigInteger, nullable=False),
+    sa.Column("retired", sa.BigInteger, nullable=False),
+    sa.Column("cancelled", sa.BigInteger, nullable=False),
 )
 
 movements = sa.Table(
@@ -320,6 +332,7 @@ STATE_TABLES = (
     projects,
     batches,
     blocks,
+    batch_supply,
     movements,
     retirements,
     cancellations,

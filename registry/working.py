@@ -35,6 +35,7 @@ from registry.errors import UnknownError
 from registry.schema import (
     account_keys,
     accounts,
+    batch_supply,
     batches,
     blocks,
     events,
@@ -105,6 +106,7 @@ class BlockIndex:
         self._blocks = SortedDict((b.first, _stored(b)) for b in loaded)
         self._stored = {b.first for b in loaded}  # firsts of the rows in the database
         self._dirty: dict[int, Stored | None] = {}
+        self._supply: dict[str, int] = {}  # units gained (or lost) per status since the last flush
 
     def covering(self, first: int, last: int) -> list[Block]:
         """The blocks holding any of units ``first``..``last``, in serial order."""
@@ -134,16 +136,35 @@ class BlockIndex:
             else:
                 self._dirty[first] = dirty_before  # type: ignore[assignment]
 
-        journal.append(undo)
         stored = None if block is None else _stored(block)
+        self._count(before, -1)
+        self._count(stored, +1)
+
+        def undo_count() -> None:
+            self._count(stored, -1)
+            self._count(before, +1)
+
+        journal.append(undo)
+        journal.append(undo_count)
         self._put(first, stored)
         self._dirty[first] = stored
+
+    def _count(self, stored: Stored | None, sign: int) -> None:
+        if stored is not None:
+            status = stored[4]
+            self._supply[status] = self._supply.get(status, 0) + sign * (stored[1] - stored[0] + 1)
 
     def _put(self, first: int, stored: Stored | None) -> None:
         if stored is None:
             self._blocks.pop(first, None)
         else:
             self._blocks[first] = stored
+
+    def take_supply(self) -> dict[str, int]:
+        """The units gained or lost per status since the last call (non-zero only)."""
+        supply = {status: units for status, units in self._supply.items() if units}
+        self._supply.clear()
+        return supply
 
     def take_changes(self) -> tuple[list[int], list[Stored]]:
         """The firsts of stored rows to delete and the rows to insert; the index is then stored."""
@@ -329,12 +350,19 @@ class WorkingState:
 
     def flush(self) -> None:
         """Write the pending block changes and rows: one statement per table."""
-        for index in self.cache.blocks.values():
+        for number, index in self.cache.blocks.items():
             deletes, inserts = index.take_changes()
             if deletes:
                 self.conn.exec_driver_sql(_sql(self.conn, _DELETE_BLOCK), [(f,) for f in deletes])
             if inserts:
                 _insert_rows(self.conn, blocks, inserts)
+            if supply := index.take_supply():
+                columns = batch_supply.c
+                self.conn.execute(
+                    batch_supply.update()
+                    .where(columns.batch == number)
+                    .values({status: columns[status] + units for status, units in supply.items()})
+                )
         for name, rows in self._pending.items():
             if rows:
                 _insert_many(self.conn, _TABLES[name], rows)

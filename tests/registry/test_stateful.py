@@ -42,7 +42,7 @@ from registry.errors import (
     UnitsCancelledError,
     UnitsRetiredError,
 )
-from registry.schema import batches, blocks
+from registry.schema import batch_supply, batches, blocks
 from registry.serials import SerialRange
 from tests.builders import OPERATOR, World, world
 from tests.conftest import fresh_database, require_database
@@ -357,6 +357,9 @@ class RegistryMachine(RuleBasedStateMachine):
                 for row in rows:
                     by_status[row.status] += row.last - row.first + 1
                 assert sum(by_status.values()) == batch.quantity  # issued = held + buffer + retired + cancelled
+                # The supply counters the batch pages read agree with the blocks, refused events included.
+                counted = conn.execute(sa.select(batch_supply).where(batch_supply.c.batch == batch.number)).one()
+                assert {status: getattr(counted, status) for status in by_status} == by_status
 
     @invariant()
     def every_unit_is_where_the_model_says(self) -> None:
