@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import uvicorn
@@ -153,9 +152,6 @@ class Site:
         if message.type != "error":
             return
         source = message.location.get("url", "")
-        # Chromium asks every site for /favicon.ico on its own, unasked by the page: not the page's error.
-        if urlsplit(source).path == "/favicon.ico":
-            return
         self.errors.append(f"console error: {message.text} ({source})")
 
     def open(self, path: str, *, status: int = 200) -> Page:
