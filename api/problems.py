@@ -30,6 +30,7 @@ from ledger.errors import (
 from registry.errors import (
     ConflictError,
     InvalidEventError,
+    RangeTooWideError,
     RecordNotFoundError,
     RegistryError,
     RuleError,
@@ -56,6 +57,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     UnauthorisedError: 403,
     ConflictError: 409,
     RecordNotFoundError: 404,
+    RangeTooWideError: 422,
     RegistryError: 500,
 }
 

@@ -68,13 +68,16 @@ def check_retirement(conn: Connection, lineage: Lineage, index: int) -> Checked:
     return check_units(conn, lineage, SerialRange(row.project, row.vintage, row.batch, row.first, row.last))
 
 
-def trace_report(conn: Connection, graph: Lineage, printed: str) -> tuple[list[Step], dict[str, Any]]:
+def trace_report(
+    conn: Connection, graph: Lineage, printed: str, *, max_blocks: int | None = None
+) -> tuple[list[Step], dict[str, Any]]:
     """The lineage of the serial range ``printed``: its steps, and as JSON with the findings touching it.
 
-    Raises :class:`RecordNotFoundError` if the range was never issued as printed.
+    Raises :class:`RecordNotFoundError` if the range was never issued as printed, and
+    :class:`RangeTooWideError` if its units lie in more than ``max_blocks`` blocks.
     """
     units = queries.resolve(conn, printed)
-    steps = graph.trace(conn, units)
+    steps = graph.trace(conn, units, max_blocks=max_blocks)
     as_json = lineage.to_json(steps)
     return steps, {
         "serial": str(units),

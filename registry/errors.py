@@ -106,6 +106,16 @@ class RecordNotFoundError(RegistryError):
         return type(self), (str(self), self.record)
 
 
+class RangeTooWideError(RegistryError):
+    """A read covers more than one request may; ``limit`` is the most it may cover."""
+
+    code = "range-too-wide"
+
+    def __init__(self, message: str, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
 class ConflictError(RegistryError):
     """The event conflicts with the registry's current state; retrying it will not help."""
 

@@ -28,7 +28,7 @@ import networkx as nx
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
-from registry.errors import RecordNotFoundError
+from registry.errors import RangeTooWideError, RecordNotFoundError
 from registry.schema import batches, blocks, movements
 from registry.serials import SerialRange
 
@@ -161,11 +161,13 @@ class Lineage:
 
     # --- tracing -----------------------------------------------------------------------------
 
-    def trace(self, conn: Connection, serial: SerialRange) -> list[Step]:
+    def trace(self, conn: Connection, serial: SerialRange, *, max_blocks: int | None = None) -> list[Step]:
         """Every step that moved any unit of ``serial``, in log order, from its issuance on.
 
         Starts from the blocks that hold the units now (``conn``'s view of the state) and
-        follows the graph back. Raises :class:`RecordNotFoundError` unless every unit was issued.
+        follows the graph back. Raises :class:`RecordNotFoundError` unless every unit was issued,
+        and :class:`RangeTooWideError` if the units lie in more than ``max_blocks`` blocks (a
+        bound on the work of one request: a whole batch split a million ways is a million steps).
         """
         self.refresh(conn)
         # Blocks tile their batch: the range starts in the last block starting at or before it.
@@ -176,7 +178,7 @@ class Lineage:
             .order_by(blocks.c.first.desc())
             .limit(1)
         ).scalar_one_or_none()
-        current = conn.execute(
+        covering = (
             sa.select(blocks.c.first, blocks.c.last, blocks.c.since)
             .where(
                 blocks.c.batch == serial.batch,
@@ -184,7 +186,13 @@ class Lineage:
                 blocks.c.first <= serial.last,
             )
             .order_by(blocks.c.first)
-        ).all()
+        )
+        current = conn.execute(covering if max_blocks is None else covering.limit(max_blocks + 1)).all()
+        if max_blocks is not None and len(current) > max_blocks:
+            raise RangeTooWideError(
+                f"units {serial.first}-{serial.last} lie in more than {max_blocks} blocks: trace a narrower range",
+                max_blocks,
+            )
         covered = current and current[0].first <= serial.first and current[-1].last >= serial.last
         if not covered:  # blocks tile their batch: units outside every block were never issued
             raise RecordNotFoundError(

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from registry.findings import Units
 from registry.queries import MAX_PAGE, Row, _fetch, _page, _project
-from registry.schema import batches, cancellations, claims, projects, retirements
+from registry.schema import batch_supply, batches, cancellations, claims, projects, retirements
 from registry.serials import SerialRange
 from registry.vocabulary import BlockStatus
 
@@ -38,42 +38,33 @@ class Totals:
 
 
 def totals(conn: Connection) -> Totals:
-    """The registry's totals, from one aggregate per table of events (no block is read).
+    """The registry's totals: the supply counters (one row per batch, kept as blocks change) and the claims.
 
-    A cancellation records how many of its units came from the buffer pool (reversals draw on it
-    first), so the pool is what issuances put in less what cancellations took out; held units are
-    what remains of the issued ones.
+    No block is read, and the figures agree with every batch's page by construction:
+    issued = held + buffer + retired + cancelled, summed over the batches.
     """
-
-    def units(table: sa.Table) -> sa.ColumnElement[int]:
-        return sa.func.coalesce(sa.func.sum(table.c.last - table.c.first + 1), 0)
-
-    issued, buffered, batch_count = conn.execute(
+    supply = batch_supply.c
+    row = conn.execute(
         sa.select(
-            sa.func.coalesce(sa.func.sum(batches.c.quantity), 0),
-            sa.func.coalesce(sa.func.sum(batches.c.buffer), 0),
+            sa.func.coalesce(sa.func.sum(supply.held), 0),
+            sa.func.coalesce(sa.func.sum(supply.buffer), 0),
+            sa.func.coalesce(sa.func.sum(supply.retired), 0),
+            sa.func.coalesce(sa.func.sum(supply.cancelled), 0),
             sa.func.count(),
         )
     ).one()
-    cancelled, from_buffer = conn.execute(
-        sa.select(
-            sa.func.coalesce(sa.func.sum(cancellations.c.quantity), 0),
-            sa.func.coalesce(sa.func.sum(cancellations.c.from_buffer), 0),
-        )
-    ).one()
-    retired = conn.execute(sa.select(units(retirements))).scalar_one()
-    claimed = conn.execute(sa.select(units(claims))).scalar_one()
+    held, buffer, retired, cancelled, batch_count = (int(value) for value in row)
+    claimed = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(claims.c.last - claims.c.first + 1), 0))).scalar_one()
     project_count = conn.execute(sa.select(sa.func.count()).select_from(projects)).scalar_one()
-    buffer = int(buffered) - int(from_buffer)
     return Totals(
-        issued=int(issued),
-        held=int(issued) - buffer - int(retired) - int(cancelled),
+        issued=held + buffer + retired + cancelled,
+        held=held,
         buffer=buffer,
-        retired=int(retired),
-        cancelled=int(cancelled),
+        retired=retired,
+        cancelled=cancelled,
         claimed=int(claimed),
         projects=int(project_count),
-        batches=int(batch_count),
+        batches=batch_count,
     )
 
 

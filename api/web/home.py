@@ -48,10 +48,12 @@ def home(request: Request, conn: ConnectionDep, node: NodeDep) -> HTMLResponse:
 def witness_rows(checkpoint: SignedCheckpoint, named: list[VerifierKey]) -> list[WitnessRow]:
     """Each witness that co-signed ``checkpoint`` (with its time), then each key of ``named`` that did not."""
     times = {  # tlog-cosignature/v1: an 8-byte big-endian timestamp, then the Ed25519 signature
-        s.key_id: int.from_bytes(s.signature[:8], "big") for s in checkpoint.note.signatures
+        (s.name, s.key_id): int.from_bytes(s.signature[:8], "big") for s in checkpoint.note.signatures
     }
     rows = [
-        WitnessRow(key.name, f"{key.key_id:08x}", True, _utc(times[key.key_id]) if _timed(key, times) else None)
+        WitnessRow(
+            key.name, f"{key.key_id:08x}", True, _utc(times[key.name, key.key_id]) if _timed(key, times) else None
+        )
         for key in checkpoint.cosigners
     ]
     return rows + [
@@ -59,9 +61,13 @@ def witness_rows(checkpoint: SignedCheckpoint, named: list[VerifierKey]) -> list
     ]
 
 
-def _timed(key: VerifierKey, times: dict[int, int]) -> bool:
-    return key.alg == ALG_COSIGNATURE_V1 and key.key_id in times
+def _timed(key: VerifierKey, times: dict[tuple[str, int], int]) -> bool:
+    return key.alg == ALG_COSIGNATURE_V1 and (key.name, key.key_id) in times
 
 
-def _utc(timestamp: int) -> str:
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+def _utc(timestamp: int) -> str | None:
+    """The cosignature's time, or None for one no calendar holds (a witness's clock is its own word)."""
+    try:
+        return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (ValueError, OverflowError, OSError):
+        return None

@@ -21,6 +21,7 @@ from api.deps import ConnectionDep, NodeDep
 from api.web import svg
 from api.web.render import PageRoute, error_page, page, tonnes
 from registry import eligibility, serials
+from registry.errors import RangeTooWideError
 from registry.lineage import Step
 from registry.schema import claims
 
@@ -28,6 +29,9 @@ router = APIRouter(route_class=PageRoute)
 
 MAX_DRAWN = 200
 """Steps drawn and listed at most: a whole batch of a large registry has a million (the JSON API lists all)."""
+
+MAX_BLOCKS = 64
+"""Blocks a traced range may lie in: the page reads only that much of the lineage, at any registry size."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,10 @@ def trace(
         serials.parse(serial)
     except serials.SerialFormatError as exc:
         return error_page(request, 400, "Not a serial range", f"{exc}.")
-    steps, report = eligibility.trace_report(conn, node.lineage, serial)
+    try:
+        steps, report = eligibility.trace_report(conn, node.lineage, serial, max_blocks=MAX_BLOCKS)
+    except RangeTooWideError as exc:
+        return error_page(request, 422, "Range too wide to trace here", f"{exc}; or ask GET /v1/trace/{serial}.")
     moves = [_move(step) for step in steps[:MAX_DRAWN]]
     moves = sorted([*moves, *_claims(conn, moves)], key=lambda m: m.key)
     units = serials.parse(report["serial"])

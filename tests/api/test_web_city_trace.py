@@ -17,9 +17,11 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from api.web import trace as web_trace
 from registry.node import Node
 from registry.schema import claims, inventories
 from tests.api import test_web_explorer as explorer
@@ -203,3 +205,16 @@ def test_trace_error_pages(client: TestClient) -> None:
     assert "&#39;not-a-serial&#39; is not a serial range" in _page(client, "/trace/not-a-serial", 400)
     assert "No batch 99 of fi-biochar-1 2028" in _page(client, "/trace/fi-biochar-1.2028.99.1-1", 404)
     assert "were not all issued in batch 1" in _page(client, "/trace/fi-biochar-1.2028.1.1-999999999", 404)
+
+
+def test_a_range_in_more_blocks_than_the_page_reads_is_a_422_page(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch = _json(client, "/v1/batches/1")
+    blocks = _json(client, "/v1/batches/1/blocks?limit=1000")["items"]
+    assert len(blocks) >= 2
+    monkeypatch.setattr(web_trace, "MAX_BLOCKS", len(blocks) - 1)
+    text = _page(client, f"/trace/{batch['serial']}", 422)
+    assert f"lie in more than {len(blocks) - 1} blocks: trace a narrower range" in text
+    monkeypatch.setattr(web_trace, "MAX_BLOCKS", len(blocks))
+    assert _page(client, f"/trace/{batch['serial']}").count('<td class="num">') >= len(blocks)
