@@ -12,7 +12,8 @@ from api.rate_limit import WriteRateLimiter
 from registry.node import Node
 
 
-def get_node(request: Request) -> Node:
+async def get_node(request: Request) -> Node:
+    # async: FastAPI runs a plain function dependency on a worker thread, a hop per request.
     node: Node = request.app.state.node
     return node
 
@@ -29,7 +30,7 @@ def get_connection(node: NodeDep) -> Iterator[Connection]:
 ConnectionDep = Annotated[Connection, Depends(get_connection)]
 
 
-def get_write_limiter(request: Request) -> WriteRateLimiter:
+async def get_write_limiter(request: Request) -> WriteRateLimiter:
     limiter: WriteRateLimiter = request.app.state.write_limiter
     return limiter
 

@@ -118,7 +118,8 @@ def tile(level: str, rest: str, request: Request, node: NodeDep) -> Response:
         coords = parse_tile_path(level, rest)
     except ValueError as exc:
         raise NotFoundError(f"no such tile: {exc}") from exc
-    data = node.reader.tile(coords, node.latest_checkpoint().size)
+    # A tile served before is published and immutable: no need to look up the checkpoint again.
+    data = node.reader.served_tile(coords) or node.reader.tile(coords, node.latest_checkpoint().size)
     if data is None:
         raise NotFoundError(f"{coords.path} is not covered by the published checkpoint")
     # Full tiles never change; a partial tile of a given width never changes either.

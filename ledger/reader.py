@@ -6,6 +6,9 @@ beyond the published size are not served, and proofs are computed against a publ
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 from ledger.checkpoint import SignedCheckpoint
 from ledger.errors import ProofError
 from ledger.merkle import HASH_SIZE, consistency_proof, inclusion_proof
@@ -17,9 +20,33 @@ from ledger.tiles import TILE_WIDTH, Tile, TileHashes, encode_bundle, tile_width
 class LogReader:
     """Read-side view of a log store, bounded by a published checkpoint."""
 
-    def __init__(self, store: LogStore) -> None:
+    def __init__(self, store: LogStore, *, cache_bytes: int = 64 << 20) -> None:
         self.store = store
         self._hashes = TileHashes(store.read_tile)
+        # Every tile served, full or partial of a given width, never changes (C2SP tlog-tiles):
+        # the most recently served ones are kept, up to ``cache_bytes``.
+        self._served: OrderedDict[str, bytes] = OrderedDict()
+        self._served_bytes = 0
+        self._cache_bytes = cache_bytes
+        self._lock = threading.Lock()
+
+    def served_tile(self, tile: Tile) -> bytes | None:
+        """The tile or bundle if it was served before (so it is published, and the same forever)."""
+        with self._lock:
+            data = self._served.get(tile.path)
+            if data is not None:
+                self._served.move_to_end(tile.path)
+            return data
+
+    def _keep(self, tile: Tile, data: bytes) -> None:
+        with self._lock:
+            if tile.path in self._served or len(data) > self._cache_bytes:
+                return
+            self._served[tile.path] = data
+            self._served_bytes += len(data)
+            while self._served_bytes > self._cache_bytes:
+                _, dropped = self._served.popitem(last=False)
+                self._served_bytes -= len(dropped)
 
     def tile(self, tile: Tile, published_size: int) -> bytes | None:
         """Return a hash tile or an entry bundle, or None if the published tree does not hold it.
@@ -35,9 +62,13 @@ class LogReader:
         if tile.level < 0:
             start = tile.index * TILE_WIDTH
             entries = self.store.read_entries(start, start + tile.width)
-            return encode_bundle(entries) if len(entries) == tile.width else None
-        data = self.store.read_tile(tile.level, tile.index)[: tile.width * HASH_SIZE]
-        return data if len(data) == tile.width * HASH_SIZE else None
+            data = encode_bundle(entries) if len(entries) == tile.width else None
+        else:
+            hashes = self.store.read_tile(tile.level, tile.index)[: tile.width * HASH_SIZE]
+            data = hashes if len(hashes) == tile.width * HASH_SIZE else None
+        if data is not None:
+            self._keep(tile, data)
+        return data
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         """Return the RFC 9162 inclusion proof of entry ``index`` in the tree of ``size``."""
