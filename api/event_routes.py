@@ -118,11 +118,16 @@ async def submit_event(request: Request, node: NodeDep, limiter: WriteLimiterDep
     """
     envelope = Envelope.from_json(_parse_json(await _read_body(request)))
     limiter.check(envelope.keyids)  # before anything is done: a limited event writes nothing
-    applied = await run_in_threadpool(node.registry.submit, envelope)
+    # One trip to a worker thread for the write and its receipt: each hop costs the event loop.
+    applied, body = await run_in_threadpool(_submit, node, envelope)
     if not applied.duplicate:
         limiter.spend(envelope.keyids)  # only the keys' holders can make a new event accepted
-    body = await run_in_threadpool(_accepted, node, applied)
     return JSONResponse(body.model_dump(), status_code=200 if applied.duplicate else 201)
+
+
+def _submit(node: Node, envelope: Envelope) -> tuple[Applied, EventAccepted]:
+    applied = node.registry.submit(envelope)
+    return applied, _accepted(node, applied)
 
 
 @router.get(
