@@ -12,11 +12,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.rate_limit import RateLimitedError
+from api.web.render import error_page
 from ledger.errors import (
     CanonicalJSONError,
     EntryError,
@@ -220,6 +221,13 @@ class BodyTooLargeError(Exception):
         self.limit = limit
 
 
+def _wants_a_page(request: Request) -> bool:
+    """A browser asking for a page: HTML accepted, and not an address of the JSON or log API."""
+    path = request.url.path
+    api = path.startswith(("/v1/", "/log/", "/static/")) or path in ("/v1", "/log", "/openapi.json")
+    return not api and "text/html" in request.headers.get("accept", "")
+
+
 def install(app: FastAPI) -> None:
     """Register problem+json handlers for domain errors, validation errors and HTTP errors."""
 
@@ -243,9 +251,10 @@ def install(app: FastAPI) -> None:
         fields = ", ".join(e["field"] for e in errors)
         return problem(422, "invalid-request", "Invalid request", f"invalid field(s): {fields}", errors=errors)
 
-    async def http_error(request: Request, exc: Exception) -> JSONResponse:
-        del request
+    async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404 and _wants_a_page(request):  # a reader who mistyped a page's address
+            return error_page(request, 404, "Page not found", f"There is no page at {request.url.path}.")
         status = HTTPStatus(exc.status_code)
         code = status.phrase.lower().replace(" ", "-")  # not-found, method-not-allowed, …
         # Starlette's headers carry what the status requires, e.g. Allow on a 405 (RFC 9110 §15.5.6).

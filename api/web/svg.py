@@ -97,7 +97,9 @@ def _box(box: Box, x: float, y: float) -> str:
     inner = f"<title>{escape(box.label)}</title>{shape}{text}"
     if box.href is None:
         return f"<g>{inner}</g>"
-    return f'<a href="{escape(box.href)}">{inner}</a>'
+    # Inside role="img" a link is hidden from screen readers; the table under the picture holds
+    # the same links, so these stay out of the keyboard's way too.
+    return f'<a href="{escape(box.href)}" tabindex="-1" aria-hidden="true">{inner}</a>'
 
 
 def _cut(line: str) -> str:
@@ -226,7 +228,7 @@ def _tick_step(extent: int) -> int:
 def _svg(kind: str, width: float, height: float, parts: Sequence[str], *, title: str, desc: str) -> Markup:
     return Markup(
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart chart-{kind}" role="img" '
-        f'aria-labelledby="{kind}-title {kind}-desc" width="{width:g}" height="{height:g}" '
+        f'aria-labelledby="{kind}-title" aria-describedby="{kind}-desc" width="{width:g}" height="{height:g}" '
         f'viewBox="0 0 {width:g} {height:g}"><title id="{kind}-title">{escape(title)}</title>'
         f'<desc id="{kind}-desc">{escape(desc)}</desc>{"".join(parts)}</svg>'
     )

@@ -263,3 +263,16 @@ def test_errors_answer_an_html_page_naming_what_is_wrong(client: TestClient, url
     text = _html(client, url, status)
     assert says in text
     assert "<h1>Not found</h1>" in text if status == 404 else "<h1>Invalid request</h1>" in text
+
+
+def test_a_browser_asking_for_a_page_that_does_not_exist_gets_an_html_page(client: TestClient) -> None:
+    html_accept = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    for path in ("/no-such-page", "/cities/turku"):
+        answer = client.get(path, headers=html_accept)
+        assert answer.status_code == 404
+        assert answer.headers["content-type"].startswith("text/html")
+        assert f"There is no page at {path}." in answer.text
+    # The API's addresses answer problem+json whatever the client accepts.
+    api = client.get("/v1/no-such-route", headers=html_accept)
+    assert (api.status_code, api.headers["content-type"]) == (404, "application/problem+json")
+    assert client.get("/no-such-page").headers["content-type"] == "application/problem+json"

@@ -247,6 +247,10 @@ export async function verifyReceipt(receiptText, vkeyText, onStep) {
     const note = parseNote(receipt.note);
     pass(`entry ${receipt.index}, ${receipt.proof.length} proof hashes, ${note.signatures.length} signature line(s)`);
     step = 2;
+    // WebCrypto exists only in a secure context (https, or http on localhost).
+    if (!globalThis.isSecureContext || !globalThis.crypto?.subtle) {
+      fail("this page is not in a secure context (https or localhost), so the browser offers no WebCrypto");
+    }
     const key = await parseVerifierKey(vkeyText);
     pass(`${key.name}, key ID ${key.id} matches its key`);
     step = 3;
@@ -327,7 +331,13 @@ async function run(receiptText) {
 
 async function fetchReceipt(index) {
   setVerdict(null, `Fetching the receipt of entry ${index}…`);
-  const answer = await fetch(`/v1/log/entries/${encodeURIComponent(index)}/receipt`);
+  let answer;
+  try {
+    answer = await fetch(`/v1/log/entries/${encodeURIComponent(index)}/receipt`);
+  } catch (error) {
+    setVerdict(false, `✗ Not verified: the receipt of entry ${index} could not be fetched: ${error.message}`);
+    return;
+  }
   if (!answer.ok) {
     const problem = await answer.json().catch(() => ({}));
     setVerdict(false, `✗ Not verified: no receipt for entry ${index}: ${problem.detail ?? answer.statusText}`);
