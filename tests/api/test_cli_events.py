@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from typer.testing import CliRunner
 
 from api.app import create_app
@@ -26,6 +20,7 @@ from ledger.keys import SignerKey
 from registry import queries
 from registry.node import open_node
 from registry.vocabulary import BlockStatus
+from tests.servers import serving
 
 runner = CliRunner()
 
@@ -305,27 +300,6 @@ def test_dry_run_prints_the_signed_envelope_and_submits_nothing(tmp_path: Path, 
     assert shell.log_size() == 1
 
 
-@contextmanager
-def _serving(root: Path) -> Iterator[str]:
-    """Serve the registry in ``root`` with uvicorn on a free port of 127.0.0.1, in a background thread."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(open_node(root)), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        listener.close()
-
-
 def test_submitting_over_http_to_a_running_server(tmp_path: Path) -> None:
     root = tmp_path / "registry"
     assert _run("init", "--data-dir", root).code == 0
@@ -333,7 +307,7 @@ def test_submitting_over_http_to_a_running_server(tmp_path: Path) -> None:
     buyer_key = _keygen(tmp_path, "steel-buyer")
     account = ("--account", "steel-buyer", "--role", "buyer", "--name", "Pohjola Steel Oyj", "--key-file", buyer_key)
     receipt = tmp_path / "account.tlog-proof"
-    with _serving(root) as url:
+    with serving(create_app(open_node(root))) as url:
         opened = _run("open-account", *account, *operator_key, "--url", url, "--id", "steel-1", "--receipt", receipt)
         assert opened.answer == {"index": 1, "id": "steel-1", "type": "account", "duplicate": False}
         again = _run("open-account", *account, *operator_key, "--url", url + "/", "--id", "steel-1")

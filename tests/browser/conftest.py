@@ -16,23 +16,18 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from api.app import create_app
 from registry import queries
 from registry.demo import PROJECTS, build_demo
 from tests.conftest import IN_CI, ROOT
+from tests.servers import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -65,27 +60,6 @@ class Demo:
     """One unit of that retirement, as a printed serial."""
 
 
-@contextmanager
-def _serving(app: FastAPI) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free port of 127.0.0.1, in a background thread."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        listener.close()
-
-
 @pytest.fixture(scope="package")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     node = build_demo(tmp_path_factory.mktemp("browser") / "registry")
@@ -94,7 +68,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         units = queries.resolve(conn, retired["serial"])
     project = "fi-biochar-1"
     try:
-        with _serving(create_app(node)) as url:
+        with serving(create_app(node)) as url:
             yield Demo(
                 url=url,
                 size=node.served_checkpoint().size,
