@@ -263,15 +263,11 @@ class Witness:
 
     def _record(self, checkpoint: Checkpoint, note: Note, held: Held | None) -> None:
         values = {"size": checkpoint.size, "root": checkpoint.root, "note": note.encode()}
-        with self.engine.begin() as conn:
-            if held is None:
-                try:
-                    conn.execute(witness_logs.insert().values(origin=checkpoint.origin, **values))
-                    return
-                except IntegrityError:
-                    pass  # another request recorded this log first
-            else:
-                # Compare-and-set on what was checked: the record never moves but forward.
+        if held is None:  # the first checkpoint of this log: the origin's key says who came first
+            recorded = _inserted(self.engine, witness_logs.insert().values(origin=checkpoint.origin, **values))
+        else:
+            # Compare-and-set on what was checked: the record never moves but forward.
+            with self.engine.begin() as conn:
                 updated = conn.execute(
                     witness_logs.update()
                     .where(witness_logs.c.origin == checkpoint.origin)
@@ -279,29 +275,36 @@ class Witness:
                     .where(witness_logs.c.root == held.root)
                     .values(**values)
                 )
-                if updated.rowcount == 1:
-                    return
-        now = self.held(checkpoint.origin)
-        size = now.size if now else 0
-        raise SizeConflictError(f"the witness moved to size {size} while checking this request", size)
+            recorded = updated.rowcount == 1
+        if not recorded:
+            now = self.held(checkpoint.origin)
+            size = now.size if now else 0
+            raise SizeConflictError(f"the witness moved to size {size} while checking this request", size)
 
     def _keep_evidence(self, origin: str, held: Held, body: bytes, reason: str) -> None:
         checkpoint = AddCheckpoint.parse(body).checkpoint
-        digest = hashlib.sha256(parse(checkpoint).text.encode()).digest()
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    witness_evidence.insert().values(
-                        origin=origin,
-                        received_at=int(self.clock()),
-                        checkpoint_sha256=digest,
-                        held_note=held.note,
-                        request=body.decode(),
-                        reason=reason,
-                    )
-                )
-        except IntegrityError:
-            pass  # this checkpoint was refused before: its first request is the evidence
+        # Unique per checkpoint: a refused checkpoint sent again adds nothing; its first request is the evidence.
+        _inserted(
+            self.engine,
+            witness_evidence.insert().values(
+                origin=origin,
+                received_at=int(self.clock()),
+                checkpoint_sha256=hashlib.sha256(parse(checkpoint).text.encode()).digest(),
+                held_note=held.note,
+                request=body.decode(),
+                reason=reason,
+            ),
+        )
+
+
+def _inserted(engine: Engine, insert: sa.Insert) -> bool:
+    """Run ``insert`` in a transaction of its own; False if a unique key already holds such a row."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert)
+    except IntegrityError:
+        return False
+    return True
 
 
 def _held(conn: Connection, origin: str) -> Held | None:
