@@ -65,17 +65,24 @@ class Witnessing:
         self.reader = reader
         self.log_key = log_key
         self.witnesses = tuple(witnesses)
-        self.client = client or httpx.Client(timeout=timeout)
-        self._owns_client = client is None
+        self._client = client  # made on the first push: a registry opened by a CLI command never pushes
         self._timeout = timeout
         self.failures: dict[str, str] = {}
         """The last failure of each witness that failed at the latest push, by key name."""
         self._held: dict[VerifierKey, int] = {}  # the size each witness last co-signed, as far as we know
         self._refused: dict[VerifierKey, bytes] = {}  # the root each witness refused: not sent again
+        self._owns_client = client is None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def client(self) -> httpx.Client:
+        """The HTTP client the pushes use (the caller's, or one made on first use and closed by :meth:`stop`)."""
+        if self._client is None:
+            self._client = httpx.Client(timeout=self._timeout)
+        return self._client
 
     def push(self) -> SignedCheckpoint | None:
         """Send the latest recorded checkpoint to every witness that has not co-signed it; return it co-signed.
@@ -208,8 +215,8 @@ class Witnessing:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=4 * self._timeout)  # a round: two requests per witness, then the store
-        if self._owns_client:
-            self.client.close()
+        if self._owns_client and self._client is not None:
+            self._client.close()
 
 
 def _new_keys(present: Sequence[NoteSignature], added: Sequence[NoteSignature]) -> list[NoteSignature]:
