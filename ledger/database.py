@@ -34,6 +34,22 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def insert_rows(conn: sa.Connection, table: sa.Table, rows: list[tuple[Any, ...]]) -> None:
+    """Insert value tuples, in ``table``'s column order, with the driver's own executemany.
+
+    For the hot append-only tables: plain values (ints, strings, bytes) need none of
+    SQLAlchemy's per-row parameter processing, which would cost more than the insert.
+    """
+    columns = [c.name for c in table.columns]
+    statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    conn.exec_driver_sql(driver_sql(conn, statement), rows)
+
+
+def driver_sql(conn: sa.Connection, statement: str) -> str:
+    """``statement`` with ``?`` placeholders in the driver's own parameter style."""
+    return statement if conn.dialect.paramstyle == "qmark" else statement.replace("?", "%s")
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy, not pysqlite, decide when transactions begin (see _sqlite_begin_immediate).
     dbapi_connection.isolation_level = None

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ledger.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint, sign_checkpoint
-from ledger.database import is_sqlite
+from ledger.database import insert_rows, is_sqlite
 from ledger.dsse import Envelope
 from ledger.entry import LogEntry, format_time
 from ledger.errors import EntryError, ForkError, ProofError, PublishError, StoreBehindError
@@ -282,7 +282,7 @@ class Sequencer:
             tile = state.partial_tile(level)
             if tile.width:
                 touched[(tile.level, tile.index)] = bytes(state.partial[level])
-        conn.execute(log_entries.insert(), [{"idx": old_size + i, "data": d} for i, d in enumerate(entries)])
+        insert_rows(conn, log_entries, list(enumerate(entries, old_size)))
         inserts: list[dict[str, object]] = []
         updates: list[dict[str, object]] = []
         for (level, index), hashes in touched.items():

@@ -25,12 +25,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sortedcontainers import SortedDict
 from sqlalchemy.engine import Connection
 
+from ledger.database import driver_sql, insert_rows
 from registry.errors import UnknownError
 from registry.schema import (
     account_keys,
@@ -49,8 +50,7 @@ from registry.schema import (
 from registry.vocabulary import BlockStatus, Role, UnitType
 
 
-@dataclass(frozen=True, slots=True)
-class Block:
+class Block(NamedTuple):
     """Units ``first``..``last`` of one batch, in one state since log index ``since``."""
 
     first: int
@@ -110,16 +110,22 @@ class BlockIndex:
 
     def covering(self, first: int, last: int) -> list[Block]:
         """The blocks holding any of units ``first``..``last``, in serial order."""
+        # Most moves start at a block's first unit and end inside that block: two dict lookups.
+        # Otherwise key ranges only (irange): a positional lookup would rebuild the sorted
+        # list's positional index after every split, at a cost that grows with the blocks.
         blocks = self._blocks
-        position = max(blocks.bisect_right(first) - 1, 0)
-        found = []
-        while position < len(blocks):
-            start, stored = blocks.peekitem(position)
-            if start > last:
+        stored = blocks.get(first)
+        if stored is None:
+            for start in blocks.irange(maximum=first, reverse=True):  # the last block starting before first
+                stored = blocks[start]
                 break
-            if stored[1] >= first:
-                found.append(_block(stored))
-            position += 1
+        found = []
+        if stored is not None and stored[1] >= first:
+            found.append(_block(stored))
+            if stored[1] >= last:
+                return found
+        for start in blocks.irange(first, last, inclusive=(False, True)):
+            found.append(_block(blocks[start]))
         return found
 
     def all(self) -> list[Block]:
@@ -127,38 +133,35 @@ class BlockIndex:
 
     def set(self, first: int, block: Block | None, journal: list[Callable[[], None]]) -> None:
         """Make ``block`` the block at ``first`` (None: no block starts there); journal the undo."""
-        before, dirty_before = self._blocks.get(first), self._dirty.get(first, _CLEAN)
+        self.put(first, None if block is None else _stored(block), journal)
+
+    def put(self, first: int, stored: Stored | None, journal: list[Callable[[], None]]) -> None:
+        """:meth:`set` for a block already in its stored form (the hot path of every move)."""
+        blocks, dirty, supply = self._blocks, self._dirty, self._supply
+        before, dirty_before = blocks.get(first), dirty.get(first, _CLEAN)
+        if before is not None:
+            supply[before[4]] = supply.get(before[4], 0) - (before[1] - before[0] + 1)
+        if stored is not None:
+            supply[stored[4]] = supply.get(stored[4], 0) + (stored[1] - stored[0] + 1)
+            blocks[first] = stored
+        elif before is not None:
+            del blocks[first]
+        dirty[first] = stored
 
         def undo() -> None:
-            self._put(first, before)
-            if dirty_before is _CLEAN:
-                self._dirty.pop(first, None)
+            if stored is not None:
+                supply[stored[4]] -= stored[1] - stored[0] + 1
+            if before is None:
+                blocks.pop(first, None)
             else:
-                self._dirty[first] = dirty_before  # type: ignore[assignment]
-
-        stored = None if block is None else _stored(block)
-        self._count(before, -1)
-        self._count(stored, +1)
-
-        def undo_count() -> None:
-            self._count(stored, -1)
-            self._count(before, +1)
+                supply[before[4]] += before[1] - before[0] + 1
+                blocks[first] = before
+            if dirty_before is _CLEAN:
+                dirty.pop(first, None)
+            else:
+                dirty[first] = dirty_before  # type: ignore[assignment]
 
         journal.append(undo)
-        journal.append(undo_count)
-        self._put(first, stored)
-        self._dirty[first] = stored
-
-    def _count(self, stored: Stored | None, sign: int) -> None:
-        if stored is not None:
-            status = stored[4]
-            self._supply[status] = self._supply.get(status, 0) + sign * (stored[1] - stored[0] + 1)
-
-    def _put(self, first: int, stored: Stored | None) -> None:
-        if stored is None:
-            self._blocks.pop(first, None)
-        else:
-            self._blocks[first] = stored
 
     def take_supply(self) -> dict[str, int]:
         """The units gained or lost per status since the last call (non-zero only)."""
@@ -185,7 +188,10 @@ def _stored(block: Block) -> Stored:
 
 def _block(stored: Stored) -> Block:
     first, last, batch, holder, status, since = stored
-    return Block(first, last, batch, holder, BlockStatus(status), since)
+    return Block(first, last, batch, holder, _STATUS[status], since)
+
+
+_STATUS = {status.value: status for status in BlockStatus}
 
 
 _CLEAN = object()
@@ -302,10 +308,9 @@ class WorkingState:
         self._event_ids.update(dict.fromkeys(ids))
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            for row in self.conn.execute(
-                sa.select(events.c.id, events.c.idx, events.c.digest).where(events.c.id.in_(chunk))
-            ):
-                self._event_ids[row.id] = (row.idx, bytes(row.digest))
+            query = f"SELECT id, idx, digest FROM {events.name} WHERE id IN ({', '.join('?' * len(chunk))})"
+            for event_id, index, digest in self.conn.exec_driver_sql(driver_sql(self.conn, query), tuple(chunk)):
+                self._event_ids[event_id] = (index, bytes(digest))
 
     # --- writes --------------------------------------------------------------------------------
 
@@ -314,15 +319,16 @@ class WorkingState:
     ) -> None:
         """Put units ``first``..``last`` (covered exactly by ``found``) in a new state, splitting at the ends."""
         head, tail = found[0], found[-1]
-        changes: dict[int, Block | None] = dict.fromkeys((b.first for b in found), None)
+        journal, index = self._journal, self.blocks(head.batch)
+        batch = head.batch
+        for block in found:  # every covered block goes, but for the starts rewritten below
+            if block.first != first and block is not head:
+                index.put(block.first, None, journal)
         if head.first < first:
-            changes[head.first] = Block(head.first, first - 1, head.batch, head.holder, head.status, head.since)
-        changes[first] = Block(first, last, head.batch, holder, status, at)
+            index.put(head.first, (head.first, first - 1, batch, head.holder, head.status.value, head.since), journal)
+        index.put(first, (first, last, batch, holder, status.value, at), journal)
         if tail.last > last:
-            changes[last + 1] = Block(last + 1, tail.last, tail.batch, tail.holder, tail.status, tail.since)
-        index = self.blocks(head.batch)
-        for start, block in changes.items():
-            index.set(start, block, self._journal)
+            index.put(last + 1, (last + 1, tail.last, batch, tail.holder, tail.status.value, tail.since), journal)
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         """Insert ``row`` into the append-only ``table`` when the batch commits.
@@ -353,9 +359,9 @@ class WorkingState:
         for number, index in self.cache.blocks.items():
             deletes, inserts = index.take_changes()
             if deletes:
-                self.conn.exec_driver_sql(_sql(self.conn, _DELETE_BLOCK), [(f,) for f in deletes])
+                self.conn.exec_driver_sql(driver_sql(self.conn, _DELETE_BLOCK), [(f,) for f in deletes])
             if inserts:
-                _insert_rows(self.conn, blocks, inserts)
+                insert_rows(self.conn, blocks, inserts)
             if supply := index.take_supply():
                 columns = batch_supply.c
                 self.conn.execute(
@@ -377,19 +383,7 @@ def _insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) 
         conn.execute(table.insert(), rows)
         return
     columns = [c.name for c in table.columns]
-    _insert_rows(conn, table, [tuple(row[c] for c in columns) for row in rows])
-
-
-def _insert_rows(conn: Connection, table: sa.Table, rows: list[tuple[Any, ...]]) -> None:
-    """Insert value tuples in the table's column order, with the driver's executemany."""
-    columns = [c.name for c in table.columns]
-    statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    conn.exec_driver_sql(_sql(conn, statement), rows)
-
-
-def _sql(conn: Connection, statement: str) -> str:
-    """``statement`` with ``?`` placeholders in the driver's own parameter style."""
-    return statement if conn.dialect.paramstyle == "qmark" else statement.replace("?", "%s")
+    insert_rows(conn, table, [tuple(row[c] for c in columns) for row in rows])
 
 
 _DELETE_BLOCK = f"DELETE FROM {blocks.name} WHERE first = ?"
