@@ -46,6 +46,10 @@ class InvalidEventError(RegistryError):
         self.field = field
         self.errors = errors or [{"field": field, "message": message}]
 
+    def __reduce__(self) -> tuple[type[InvalidEventError], tuple[str, str, list[dict[str, str]]]]:
+        # Rebuilt whole when it crosses from an intake worker process (registry.intake).
+        return (type(self), (self.field, str(self).removeprefix(f"{self.field}: "), self.errors))
+
 
 class WrongRegistryError(RegistryError):
     """The event was signed for another registry's log."""

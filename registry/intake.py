@@ -3,9 +3,10 @@
 Before an event reaches the sequencer's lock its payload is decoded (RFC 8785, strictly) and
 every signature by a key the committed state knows is verified (Ed25519 over the DSSE PAE).
 Small submissions are checked on threads (Ed25519 releases the GIL); a large batch is checked
-in worker processes, so that decoding — which holds the GIL — does not compete with the
-writer applying the previous batch. The event model (pydantic) is built here, in this process,
-so errors are raised in the same order either way: a malformed field before a bad signature.
+in worker processes, so that decoding and validation — which hold the GIL — do not compete
+with the writer applying the previous batch. Either way an envelope is checked in the same
+order, so it is refused for the same reason: a malformed payload, then a field the event model
+refuses, then a bad signature.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import multiprocessing
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.engine import Engine
 
@@ -28,9 +29,8 @@ PROCESS_BATCH = 256
 """Batches at least this large are checked in worker processes (started on first use)."""
 
 Checked = tuple[str, Any, Any]
-"""What a worker returns for one envelope, in plain picklable values:
-("ok", payload object, verified key ids), ("unauthorised", payload object, message) or
-("invalid", field, message)."""
+"""What a worker returns for one envelope, in picklable values: ("ok", event, verified key
+ids) or ("refused", the InvalidEventError or UnauthorisedError, None)."""
 
 
 @dataclass(frozen=True)
@@ -43,18 +43,15 @@ class Prepared:
 
 
 def check(envelope: Envelope, known: Mapping[str, bytes]) -> Checked:
-    """Decode the payload and verify the signatures by ``known`` keys (keyid → public key)."""
-    if envelope.payload_type != PAYLOAD_TYPE:
-        return ("invalid", "payloadType", f"must be {PAYLOAD_TYPE!r}, got {envelope.payload_type!r}")
+    """Decode and validate the payload, then verify the signatures by ``known`` keys (keyid → public key)."""
     try:
-        value = decode_payload(envelope.payload)
-    except InvalidEventError as exc:
-        return ("invalid", exc.field, str(exc).removeprefix(f"{exc.field}: "))
-    try:
+        if envelope.payload_type != PAYLOAD_TYPE:
+            raise InvalidEventError("payloadType", f"must be {PAYLOAD_TYPE!r}, got {envelope.payload_type!r}")
+        event = validate_event(decode_payload(envelope.payload))
         verified = authority.verify_signatures(envelope, lambda _ids: known)
-    except UnauthorisedError as exc:
-        return ("unauthorised", value, str(exc))
-    return ("ok", value, list(verified))
+    except (InvalidEventError, UnauthorisedError) as exc:
+        return ("refused", exc, None)
+    return ("ok", event, list(verified))
 
 
 def check_all(envelopes: Sequence[Envelope], known: Mapping[str, bytes]) -> list[Checked]:
@@ -101,12 +98,6 @@ class Intake:
 
 def _prepared(envelope: Envelope, result: Checked, known: Mapping[str, bytes]) -> Prepared | RegistryError:
     outcome, first, second = result
-    if outcome == "invalid":
-        return InvalidEventError(first, second)
-    try:
-        event = validate_event(first)
-    except InvalidEventError as exc:
-        return exc
-    if outcome == "unauthorised":
-        return UnauthorisedError(second)
-    return Prepared(envelope, event, {keyid: known[keyid] for keyid in second})
+    if outcome == "refused":
+        return cast(RegistryError, first)
+    return Prepared(envelope, first, {keyid: known[keyid] for keyid in second})
