@@ -1,9 +1,10 @@
 """Database engines for the log store: SQLite (embedded) and PostgreSQL.
 
 SQLite runs in WAL mode with ``synchronous=FULL``, so a committed transaction survives a
-crash or power loss, and with a 64 MiB page cache per connection (SQLite's default is 2 MiB,
-under which a registry of a million blocks rereads index pages on every batch); the sequencer's transactions start with ``BEGIN IMMEDIATE`` (execution
-option ``sqlite_begin``) so that concurrent writers queue instead of failing half-way. PostgreSQL keeps its defaults
+crash or power loss, and with a 64 MiB page cache per connection (SQLite's default, 2 MiB,
+has a registry of a million blocks reread index pages every batch). The sequencer's
+transactions start with ``BEGIN IMMEDIATE`` (execution option ``sqlite_begin``) so that
+concurrent writers queue instead of failing half-way. PostgreSQL keeps its defaults
 (``synchronous_commit=on``); writers serialise on the log head row.
 """
 
@@ -21,6 +22,10 @@ def create_engine(url: str, *, schema: str | None = None, **kwargs: Any) -> Engi
     ``schema`` selects a PostgreSQL schema (tests use one per test).
     """
     if url.startswith("sqlite"):
+        # As many pooled connections as the server's request threads (anyio's 40): beyond the
+        # pool, each request would open a connection and run its PRAGMAs, then close it.
+        if "poolclass" not in kwargs and sa.engine.make_url(url).database not in (None, "", ":memory:"):
+            kwargs = {"pool_size": 40, "max_overflow": 20, **kwargs}
         engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False}, **kwargs)
         sa.event.listen(engine, "connect", _sqlite_on_connect)
         sa.event.listen(engine, "begin", _sqlite_begin)
@@ -28,6 +33,9 @@ def create_engine(url: str, *, schema: str | None = None, **kwargs: Any) -> Engi
     connect_args: dict[str, Any] = {}
     if schema:
         connect_args["options"] = f"-csearch_path={schema}"
+    # Ten kept (a server's request threads reuse them), thirty more under load.
+    if "poolclass" not in kwargs:
+        kwargs = {"pool_size": 10, "max_overflow": 30, **kwargs}
     return sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True, **kwargs)
 
 
