@@ -41,12 +41,10 @@ def _printed(project: str, vintage: int, batch: int, first: int, last: int) -> s
 
 def account(conn: Connection, account_id: str) -> Row:
     """An account with its keys (bound and revoked, with the log indices that did it)."""
-    row = conn.execute(sa.select(accounts).where(accounts.c.id == account_id)).one_or_none()
+    row = conn.execute(_ACCOUNT, {"id": account_id}).one_or_none()
     if row is None:
         raise RecordNotFoundError(f"no account {account_id!r}", "account")
-    keys = conn.execute(
-        sa.select(account_keys).where(account_keys.c.account == account_id).order_by(account_keys.c.bound_at)
-    )
+    keys = conn.execute(_ACCOUNT_KEYS, {"account": account_id})
     result: Row = {
         "id": row.id,
         "role": row.role,
@@ -66,23 +64,31 @@ def account(conn: Connection, account_id: str) -> Row:
 
 def holdings(conn: Connection, account_id: str, *, status: BlockStatus, after: int | None, limit: int) -> Row:
     """The blocks ``account_id`` holds (or has retired) in serial order, after serial ``after``."""
-    account(conn, account_id)  # 404 for an unknown account, rather than an empty list
-    query = (
-        sa.select(blocks, batches.c.project, batches.c.vintage)
-        .join(batches, batches.c.number == blocks.c.batch)
-        .where(blocks.c.holder == account_id, blocks.c.status == status.value)
-        .order_by(blocks.c.first)
-        .limit(_fetch(limit))
-    )
-    if after is not None:
-        query = query.where(blocks.c.first > after)
-    items = [_block(r) for r in conn.execute(query)]
-    total = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(blocks.c.last - blocks.c.first + 1), 0)).where(
-            blocks.c.holder == account_id, blocks.c.status == status.value
-        )
-    ).scalar_one()
+    if conn.execute(_ACCOUNT_EXISTS, {"id": account_id}).first() is None:
+        raise RecordNotFoundError(f"no account {account_id!r}", "account")  # 404 rather than an empty list
+    held = {"holder": account_id, "status": status.value}
+    page = conn.execute(_HOLDINGS, {**held, "after": -1 if after is None else after, "fetch": _fetch(limit)})
+    items = [_block(r) for r in page]
+    total = conn.execute(_HOLDINGS_TOTAL, held).scalar_one()
     return {"account": account_id, "status": status.value, "total": int(total), **_page(items, limit, "first")}
+
+
+# The hot reads are built once, with bound parameters: building a statement per request
+# (and its cache key) cost about 100 µs, twice what running it costs.
+_ACCOUNT = sa.select(accounts).where(accounts.c.id == sa.bindparam("id"))
+_ACCOUNT_EXISTS = sa.select(sa.literal(1)).where(accounts.c.id == sa.bindparam("id"))
+_ACCOUNT_KEYS = (
+    sa.select(account_keys).where(account_keys.c.account == sa.bindparam("account")).order_by(account_keys.c.bound_at)
+)
+_HELD_BY = (blocks.c.holder == sa.bindparam("holder"), blocks.c.status == sa.bindparam("status"))
+_HOLDINGS = (
+    sa.select(blocks, batches.c.project, batches.c.vintage)
+    .join(batches, batches.c.number == blocks.c.batch)
+    .where(*_HELD_BY, blocks.c.first > sa.bindparam("after"))  # serials are never negative: -1 is "from the start"
+    .order_by(blocks.c.first)
+    .limit(sa.bindparam("fetch"))
+)
+_HOLDINGS_TOTAL = sa.select(sa.func.coalesce(sa.func.sum(blocks.c.last - blocks.c.first + 1), 0)).where(*_HELD_BY)
 
 
 def project(conn: Connection, project_id: str) -> Row:
