@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from api import city_routes, event_routes, lineage_routes, log_routes, problems, registry_routes, web
 from api.body_limit import BodyLimit
 from api.rate_limit import WriteRateLimiter
+from api.reads import Reads
 from api.settings import Settings
 from ledger.tiles import MAX_ENTRY_SIZE
 from registry.node import Node
@@ -34,6 +35,7 @@ def create_app(node: Node, settings: Settings | None = None, *, limiter: WriteRa
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         node.start_witnessing()  # a no-op without witnesses.policy in the data directory
         yield
+        reads.close()
         node.close()
 
     app = FastAPI(
@@ -46,6 +48,7 @@ def create_app(node: Node, settings: Settings | None = None, *, limiter: WriteRa
     if limiter is None:
         limiter = WriteRateLimiter(settings.write_rate, settings.write_burst)
     app.state.write_limiter = limiter
+    reads = app.state.reads = Reads(node.engine, settings.read_threads)
     app.add_middleware(BodyLimit, limit=MAX_BODY)
     problems.install(app)
     app.include_router(log_routes.router)

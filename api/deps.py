@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.engine import Connection
 
 from api.rate_limit import WriteRateLimiter
+from api.reads import Reads
 from registry.node import Node
 
 
@@ -36,3 +37,11 @@ async def get_write_limiter(request: Request) -> WriteRateLimiter:
 
 
 WriteLimiterDep = Annotated[WriteRateLimiter, Depends(get_write_limiter)]
+
+
+async def get_reads(request: Request) -> Reads:
+    reads: Reads = request.app.state.reads
+    return reads
+
+
+ReadsDep = Annotated[Reads, Depends(get_reads)]

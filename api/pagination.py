@@ -33,4 +33,9 @@ class NextLink:
         return page
 
 
-NextLinkDep = Annotated[NextLink, Depends(NextLink)]
+async def next_link(request: Request, response: Response) -> NextLink:
+    # async: FastAPI would build a plain class dependency on a worker thread, a hop per request.
+    return NextLink(request, response)
+
+
+NextLinkDep = Annotated[NextLink, Depends(next_link)]

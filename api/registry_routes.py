@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 
 from api import schemas
-from api.deps import ConnectionDep
+from api.deps import ReadsDep
 from api.pagination import NextLinkDep
 from api.schemas import read
 from registry import queries
@@ -37,64 +37,64 @@ Json = dict[str, Any]
 
 
 @read(router, "/v1/accounts/{account_id}", "An account", schemas.Account, 404)
-def account(account_id: AccountId, conn: ConnectionDep) -> Json:
+async def account(account_id: AccountId, reads: ReadsDep) -> Json:
     """An account: role, name, keys with the log indices that bound and revoked them, a city's jurisdiction."""
-    return queries.account(conn, account_id)
+    return await reads(queries.account, account_id)
 
 
 @read(router, "/v1/accounts/{account_id}/holdings", "An account's holdings", schemas.Holdings, 404, 422)
-def holdings(
+async def holdings(
     account_id: AccountId,
     link: NextLinkDep,
-    conn: ConnectionDep,
+    reads: ReadsDep,
     *,
     status: Annotated[Literal["held", "retired"], Query(description="`held` (default) or `retired`.")] = "held",
     after: SerialCursor = None,
     limit: Limit = 100,
 ) -> Json:
     """The serial blocks an account holds (or has retired), with the total."""
-    return link(queries.holdings(conn, account_id, status=BlockStatus(status), after=after, limit=limit))
+    return link(await reads(queries.holdings, account_id, status=BlockStatus(status), after=after, limit=limit))
 
 
 @read(router, "/v1/projects", "Projects", schemas.ProjectPage, 422)
-def projects(
+async def projects(
     link: NextLinkDep,
-    conn: ConnectionDep,
+    reads: ReadsDep,
     after: Annotated[str | None, Query(max_length=64, description="Return projects after this id.")] = None,
     limit: Limit = 100,
 ) -> Json:
     """Projects in id order."""
-    return link(queries.project_list(conn, after=after, limit=limit))
+    return link(await reads(queries.project_list, after=after, limit=limit))
 
 
 @read(router, "/v1/projects/{project_id}", "A project", schemas.Project, 404)
-def project(project_id: ProjectId, conn: ConnectionDep) -> Json:
+async def project(project_id: ProjectId, reads: ReadsDep) -> Json:
     """A project and the numbers of its batches."""
-    return queries.project(conn, project_id)
+    return await reads(queries.project, project_id)
 
 
 @read(router, "/v1/batches/{number}", "A batch", schemas.Batch, 404, 422)
-def batch(number: Number, conn: ConnectionDep) -> Json:
+async def batch(number: Number, reads: ReadsDep) -> Json:
     """A batch with its supply: issued = held + buffer + retired + cancelled."""
-    return queries.batch(conn, number)
+    return await reads(queries.batch, number)
 
 
 @read(router, "/v1/batches/{number}/blocks", "A batch's blocks", schemas.BlockPage, 404, 422)
-def batch_blocks(
+async def batch_blocks(
     number: Number,
     link: NextLinkDep,
-    conn: ConnectionDep,
+    reads: ReadsDep,
     after: SerialCursor = None,
     limit: Limit = 100,
 ) -> Json:
     """The blocks of a batch in serial order: where each unit stands now."""
-    return link(queries.batch_blocks(conn, number, after=after, limit=limit))
+    return link(await reads(queries.batch_blocks, number, after=after, limit=limit))
 
 
 @read(router, "/v1/retirements", "Retirements", schemas.RetirementPage, 422)
-def retirements(
+async def retirements(
     link: NextLinkDep,
-    conn: ConnectionDep,
+    reads: ReadsDep,
     *,
     beneficiary: Annotated[str | None, Query(max_length=64)] = None,
     holder: Annotated[str | None, Query(max_length=64)] = None,
@@ -102,22 +102,22 @@ def retirements(
     limit: Limit = 100,
 ) -> Json:
     """Retirements in log order, optionally for one beneficiary account or by one holder."""
-    return link(queries.retirement_list(conn, beneficiary=beneficiary, holder=holder, after=after, limit=limit))
+    return link(await reads(queries.retirement_list, beneficiary=beneficiary, holder=holder, after=after, limit=limit))
 
 
 @read(router, "/v1/retirements/{index}", "A retirement", schemas.Retirement, 404, 422)
-def retirement(index: RetirementIndex, conn: ConnectionDep) -> Json:
+async def retirement(index: RetirementIndex, reads: ReadsDep) -> Json:
     """The retirement logged at ``index``."""
-    return queries.retirement(conn, index)
+    return await reads(queries.retirement, index)
 
 
 @read(router, "/v1/cancellations", "Cancellations", schemas.CancellationPage, 422)
-def cancellations(link: NextLinkDep, conn: ConnectionDep, after: IndexCursor = None, limit: Limit = 100) -> Json:
+async def cancellations(link: NextLinkDep, reads: ReadsDep, after: IndexCursor = None, limit: Limit = 100) -> Json:
     """Cancellations (reversals, invalidations, corrections, exports) in log order."""
-    return link(queries.cancellation_list(conn, after=after, limit=limit))
+    return link(await reads(queries.cancellation_list, after=after, limit=limit))
 
 
 @read(router, "/v1/serials/{serial}/history", "A serial range's history", schemas.History, 404)
-def serial_history(serial: Serial, conn: ConnectionDep) -> Json:
+async def serial_history(serial: Serial, reads: ReadsDep) -> Json:
     """Every logged step that touched the serial range, and where its units stand now."""
-    return queries.history(conn, serial)
+    return await reads(queries.history, serial)

@@ -4,6 +4,8 @@
     Events per second that one signing key may submit (a float; ``0`` disables the limit).
 ``REGISTRY_WRITE_BURST``
     How many events one key may submit at once before the rate applies.
+``REGISTRY_READ_THREADS``
+    Threads that run the JSON API's database reads (:mod:`api.reads`).
 
 The load benchmark sets these names; do not rename them.
 """
@@ -23,3 +25,5 @@ class Settings(BaseSettings):
     """Sustained ``POST /v1/events`` per second per signing key; 0 turns the limit off."""
     write_burst: int = Field(default=200, ge=1)
     """Events a key may send at once (the size of its token bucket)."""
+    read_threads: int = Field(default=2, ge=1, le=64)
+    """Threads for database reads: few, since Python runs one thread at a time."""
