@@ -14,15 +14,17 @@ from ledger.errors import ProofError
 from ledger.merkle import HASH_SIZE, consistency_proof, inclusion_proof
 from ledger.receipt import Receipt
 from ledger.store import LogStore
-from ledger.tiles import TILE_WIDTH, Tile, TileHashes, encode_bundle, tile_width_at
+from ledger.tiles import TILE_WIDTH, Tile, TileHashes, TileReader, encode_bundle, tile_width_at
 
 
 class LogReader:
     """Read-side view of a log store, bounded by a published checkpoint."""
 
-    def __init__(self, store: LogStore, *, cache_bytes: int = 64 << 20) -> None:
+    def __init__(self, store: LogStore, *, cache_bytes: int = 64 << 20, edge: TileReader | None = None) -> None:
+        """``edge``: the log writer's in-memory partial tiles (:meth:`Sequencer.edge_tile`), if in this process."""
         self.store = store
         self._hashes = TileHashes(store.read_tile)
+        self._hashes.edge = edge
         # Every tile served, full or partial of a given width, never changes (C2SP tlog-tiles):
         # the most recently served ones are kept, up to ``cache_bytes``.
         self._served: OrderedDict[str, bytes] = OrderedDict()
@@ -78,11 +80,16 @@ class LogReader:
         """Return the RFC 9162 consistency proof from ``size1`` to ``size2``."""
         return consistency_proof(size1, size2, self._hashes)
 
-    def receipt(self, index: int, checkpoint: SignedCheckpoint) -> Receipt:
-        """Return a tlog-proof receipt of entry ``index`` against ``checkpoint``."""
+    def receipt(self, index: int, checkpoint: SignedCheckpoint, entry: bytes | None = None) -> Receipt:
+        """Return a tlog-proof receipt of entry ``index`` against ``checkpoint``.
+
+        ``entry`` is the entry's bytes when the caller has them (it just appended them);
+        otherwise they are read from the store.
+        """
         if not 0 <= index < checkpoint.size:
             raise ProofError(f"entry {index} is not covered by the checkpoint of size {checkpoint.size}")
-        entry = self.store.entry(index)
+        if entry is None:
+            entry = self.store.entry(index)
         if entry is None:
             raise ProofError(f"entry {index} is missing from the store")
         proof = tuple(self.inclusion_proof(index, checkpoint.size))

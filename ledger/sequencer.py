@@ -183,6 +183,7 @@ class Sequencer:
         self._clock = clock
         self._lock = threading.Lock()
         self._hashes = TileHashes(self.store.read_tile)
+        self._hashes.edge = self.edge_tile  # proofs at publication read the right edge from memory
         # SQLite: writers take the lock at BEGIN; readers elsewhere stay deferred (WAL).
         self._writer = engine.execution_options(sqlite_begin="IMMEDIATE")
         create_tables(engine)
@@ -254,6 +255,16 @@ class Sequencer:
                     self._publish_or_raise()
                 except Exception as exc:  # whatever failed, the caller must know its entries committed
                     raise PublishError(batch.start, len(batch.entries), exc) from exc
+
+    def edge_tile(self, level: int, index: int) -> bytes:
+        """The hashes of tile ``level/index`` if it is a partial tile of the committed tree, else b"".
+
+        Kept in memory by the writer, so that proofs of what it just appended need no read.
+        """
+        state = self._state  # replaced, never changed, once committed
+        if state.partial_tile(level).index != index:
+            return b""
+        return bytes(state.partial.get(level, b""))
 
     def append(self, envelopes: list[Envelope]) -> list[int]:
         """Append envelopes in one batch; return their indices once published."""

@@ -111,6 +111,9 @@ class TileHashes:
 
     def __init__(self, read: TileReader, *, cache_bytes: int = 256 << 20) -> None:
         self._read = read
+        self.edge: TileReader | None = None
+        """The log writer's own copy of its right edge's partial tiles (b"" for another tile):
+        asked before ``read``, which is asked only when it is short (another writer went on)."""
         self._cache: OrderedDict[tuple[int, int], list[bytes]] = OrderedDict()
         self._cache_bytes = cache_bytes
         self._cached_bytes = 0
@@ -134,7 +137,9 @@ class TileHashes:
         if cached is not None and len(cached[0]) >= needed * HASH_SIZE:
             self._cache.move_to_end(key)
             return cached
-        data = self._read(level, index)
+        data = self.edge(level, index) if self.edge is not None else b""
+        if len(data) // HASH_SIZE < needed:
+            data = self._read(level, index)
         if len(data) % HASH_SIZE or len(data) // HASH_SIZE < needed:
             raise ProofError(f"tile {level}/{index} holds {len(data) // HASH_SIZE} hashes, {needed} needed")
         expanded = expand_tile(data)

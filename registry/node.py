@@ -135,9 +135,9 @@ def open_node(root: Path, *, database_url: str | None = None, schema: str | None
     data_dir = DataDir(root)
     key = data_dir.load_log_key()
     engine = create_engine(data_dir.database_url(database_url), schema=schema)
-    reader = LogReader(LogStore(engine))
-    policy, witnessing = _witnessing(data_dir, reader, key.verifier)
     sequencer = Sequencer(engine, key, data_dir.checkpoint)
+    reader = LogReader(LogStore(engine), edge=sequencer.edge_tile)
+    policy, witnessing = _witnessing(data_dir, reader, key.verifier)
     registry = Registry(engine, sequencer)
     return Node(data_dir, engine, sequencer, reader, registry, Lineage(engine), policy, witnessing)
 

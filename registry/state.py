@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
@@ -103,6 +103,8 @@ class Applied:
     event_id: str
     type: str
     duplicate: bool = False
+    entry: bytes | None = field(default=None, repr=False, compare=False)
+    """The log entry as this write appended it (None for a duplicate): a receipt needs no read."""
 
 
 def payload_digest(envelope: Envelope) -> bytes:
