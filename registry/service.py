@@ -8,18 +8,18 @@ commits.
 
 Events submitted together share one transaction (group commit, DESIGN.md §3 "Batching"),
 but each stands alone: an event that is refused writes nothing and does not disturb the
-others. Single events submitted at the same time from many threads (one per HTTP request)
-are gathered into such batches too: while one batch commits, later callers queue, and the
-first of them then commits everything queued (a leader/follower combiner), so concurrent
-requests share one transaction, one fsync and one signed checkpoint.
+others. Single events submitted at the same time (one per HTTP request) are gathered into
+such batches too: they queue for the registry's committer thread, which checks and commits
+everything that queued while the previous batch committed, so concurrent requests share one
+transaction, one fsync and one signed checkpoint. A caller waits on a future, so an HTTP
+request awaits its outcome without holding a thread.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from sqlalchemy.engine import Engine
 
@@ -35,18 +35,7 @@ from registry.state import Applied, apply_or_undo, find_duplicate
 from registry.working import Cache, WorkingState
 
 MAX_GROUP = 256
-"""At most this many concurrent single submissions share one transaction."""
-
-
-@dataclass(eq=False)
-class _Waiting:
-    """One caller of :meth:`Registry.submit` in the queue: its event, and then its outcome."""
-
-    prepared: Prepared
-    ready: threading.Event = field(default_factory=threading.Event)
-    lead: bool = False  # set before ``ready``: this caller commits the queue
-    outcome: Applied | RegistryError | None = None
-    failure: BaseException | None = None  # the batch as a whole failed (nothing or all committed)
+"""At most this many queued single submissions share one transaction."""
 
 
 class Registry:
@@ -60,12 +49,20 @@ class Registry:
         self._lock = threading.Lock()
         self._cache = Cache()
         self._known_size = -1  # the log size after this registry's last batch
-        self._queue: list[_Waiting] = []  # single submissions waiting for the next group commit
-        self._queue_lock = threading.Lock()  # guards _queue and _leading
-        self._leading = False  # a caller is committing a group, and will hand over to the next
+        self._queue: list[tuple[Envelope, Future[Applied]]] = []  # single submissions for the committer
+        self._queued = threading.Condition()  # guards _queue, _committer and _closing
+        self._committer: threading.Thread | None = None  # started on the first single submission
+        self._closing = False
         replay.catch_up(sequencer)
 
     def close(self) -> None:
+        """Commit what is queued, stop the committer thread, and the intake's workers."""
+        with self._queued:
+            self._closing = True
+            self._queued.notify()
+            committer = self._committer
+        if committer is not None:
+            committer.join()
         self._intake.close()
 
     def submit(self, envelope: Envelope) -> Applied:
@@ -77,46 +74,50 @@ class Registry:
         queued, each standing alone); if the group's transaction fails, each of them gets
         that exception.
         """
-        (prepared,) = self._prepare([envelope])  # parse and verify on the caller's thread, unlocked
-        if isinstance(prepared, RegistryError):
-            raise prepared
-        waiting = _Waiting(prepared)
-        with self._queue_lock:
-            self._queue.append(waiting)
-            if not self._leading:  # nobody is committing: this caller leads a group of one or more
-                self._leading = waiting.lead = True
-                waiting.ready.set()
-        waiting.ready.wait()
-        if waiting.lead:
-            self._lead_group()
-        if waiting.failure is not None:
-            raise waiting.failure
-        assert waiting.outcome is not None  # set with ``ready`` by the leader of its group
-        if isinstance(waiting.outcome, RegistryError):
-            raise waiting.outcome
-        return waiting.outcome
+        return self.enqueue(envelope).result()
 
-    def _lead_group(self) -> None:
-        """Commit what is queued (the leader first), hand the lead to the next caller, wake the group."""
-        with self._queue_lock:
-            group, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
-        try:
-            outcomes = self._commit([w.prepared for w in group])
-        except BaseException as exc:  # handed to every caller of the group, each of whom raises it
-            for waiting in group:
-                waiting.failure = exc
-        else:
-            for waiting, outcome in zip(group, outcomes, strict=True):
-                waiting.outcome = outcome
-        with self._queue_lock:
-            if self._queue:  # those who queued meanwhile: the first of them commits them
-                self._queue[0].lead = True
-                self._queue[0].ready.set()
-            else:
-                self._leading = False
-        for waiting in group:
-            waiting.lead = False
-            waiting.ready.set()
+    def enqueue(self, envelope: Envelope) -> Future[Applied]:
+        """Queue ``envelope`` for the next group commit; the future holds what :meth:`submit` returns or raises."""
+        outcome: Future[Applied] = Future()
+        with self._queued:
+            if self._closing:
+                raise RuntimeError("the registry is closed")
+            self._queue.append((envelope, outcome))
+            if self._committer is None:
+                self._committer = threading.Thread(target=self._commit_queued, name="committer", daemon=True)
+                self._committer.start()
+            self._queued.notify()
+        return outcome
+
+    def _commit_queued(self) -> None:
+        """The committer thread: check and commit what is queued, a group at a time, until closed.
+
+        One thread does both, and the event loop of an HTTP server only queues: the fewer
+        threads that want the interpreter, the less the committer waits for it back after
+        each SQLite call (Ed25519 checks of a group still run on the intake's threads).
+        """
+        while True:
+            with self._queued:
+                while not self._queue and not self._closing:
+                    self._queued.wait()
+                if not self._queue:
+                    return
+                taken, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
+            # A caller that gave up before its group began (an HTTP client gone) is left out.
+            group = [(envelope, future) for envelope, future in taken if future.set_running_or_notify_cancel()]
+            if not group:
+                continue
+            try:
+                outcomes = self._commit(self._prepare([envelope for envelope, _ in group]))
+            except BaseException as exc:  # handed to every caller of the group, each of whom raises it
+                for _, future in group:
+                    future.set_exception(exc)
+                continue
+            for (_, future), outcome in zip(group, outcomes, strict=True):
+                if isinstance(outcome, RegistryError):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
 
     def submit_many(self, envelopes: Sequence[Envelope]) -> list[Applied | RegistryError]:
         """Apply events in order in one transaction; return each one's outcome, in order."""
@@ -193,7 +194,7 @@ class Registry:
 
         # A refused event leaves nothing behind: neither state nor a log entry.
         apply_or_undo(state, envelope=item.envelope, event=item.event, at=at, verified=item.verified, then=append)
-        return Applied(at.index, item.event.id, item.event.type)
+        return Applied(at.index, item.event.id, item.event.type, entry=batch.entries[-1])
 
     def _prepare(self, envelopes: Sequence[Envelope]) -> list[Prepared | RegistryError]:
         return self._intake.prepare(envelopes)
