@@ -153,6 +153,10 @@ class Batch:
     def entries(self) -> tuple[bytes, ...]:
         return tuple(self._pending)
 
+    def entry(self, index: int) -> bytes:
+        """The bytes of the pending entry that will have log index ``index``."""
+        return self._pending[index - self.start]
+
     def mark(self) -> int:
         return len(self._pending)
 

@@ -1,7 +1,7 @@
 """The registry's write side: signed events in, state change and log entry out, together.
 
 A write follows DESIGN.md §2: the payload is parsed strictly and its signatures verified
-(outside the writer's lock, on worker threads for a batch), then under the sequencer's
+(outside the writer's lock; :mod:`registry.intake` chooses the threads), then under the sequencer's
 lock each event is checked against current state (:mod:`registry.working`) and applied,
 its envelope appended to the log in the same transaction, and a checkpoint signed once it
 commits.
@@ -34,8 +34,10 @@ from registry.schema import record_applied
 from registry.state import Applied, apply_or_undo, find_duplicate
 from registry.working import Cache, WorkingState
 
-MAX_GROUP = 256
-"""At most this many queued single submissions share one transaction."""
+MAX_GROUP = 128
+"""At most this many queued single submissions share one transaction (fewer than the intake
+sends to worker processes: the committer checks a group and then commits it, so processes
+would add their hand-offs and save nothing)."""
 
 
 class Registry:
@@ -83,7 +85,7 @@ class Registry:
             if self._closing:
                 raise RuntimeError("the registry is closed")
             self._queue.append((envelope, outcome))
-            if self._committer is None:
+            if self._committer is None or not self._committer.is_alive():
                 self._committer = threading.Thread(target=self._commit_queued, name="committer", daemon=True)
                 self._committer.start()
             self._queued.notify()
@@ -94,7 +96,7 @@ class Registry:
 
         One thread does both, and the event loop of an HTTP server only queues: the fewer
         threads that want the interpreter, the less the committer waits for it back after
-        each SQLite call (Ed25519 checks of a group still run on the intake's threads).
+        each SQLite call. Every future taken from the queue is resolved, whatever fails.
         """
         while True:
             with self._queued:
@@ -103,21 +105,40 @@ class Registry:
                 if not self._queue:
                     return
                 taken, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
-            # A caller that gave up before its group began (an HTTP client gone) is left out.
-            group = [(envelope, future) for envelope, future in taken if future.set_running_or_notify_cancel()]
-            if not group:
-                continue
             try:
-                outcomes = self._commit(self._prepare([envelope for envelope, _ in group]))
-            except BaseException as exc:  # handed to every caller of the group, each of whom raises it
-                for _, future in group:
-                    future.set_exception(exc)
-                continue
-            for (_, future), outcome in zip(group, outcomes, strict=True):
-                if isinstance(outcome, RegistryError):
-                    future.set_exception(outcome)
-                else:
-                    future.set_result(outcome)
+                self._commit_group(taken)
+            except BaseException as exc:  # handed to every caller not yet answered, each of whom raises it
+                for _, future in taken:
+                    if not future.done():
+                        future.set_exception(exc)
+
+    def _commit_group(self, taken: list[tuple[Envelope, Future[Applied]]]) -> None:
+        # A caller that gave up before its group began (an HTTP client gone) is left out.
+        group = [(envelope, future) for envelope, future in taken if future.set_running_or_notify_cancel()]
+        checked = self._prepare_each([envelope for envelope, _ in group])
+        valid: list[Prepared | RegistryError] = [item for item in checked if isinstance(item, Prepared)]
+        outcomes = iter(self._commit(valid) if valid else [])  # nothing to write: no transaction
+        for (_, future), item in zip(group, checked, strict=True):
+            outcome = next(outcomes) if isinstance(item, Prepared) else item
+            if isinstance(outcome, Applied):
+                future.set_result(outcome)
+            else:
+                future.set_exception(outcome)
+
+    def _prepare_each(self, envelopes: list[Envelope]) -> list[Prepared | BaseException]:
+        """:meth:`_prepare`, but an unexpected failure refuses only the envelope that caused it."""
+        try:
+            return list(self._prepare(envelopes))
+        except Exception:
+            if len(envelopes) == 1:
+                raise
+        checked: list[Prepared | BaseException] = []
+        for envelope in envelopes:
+            try:
+                checked.extend(self._prepare([envelope]))
+            except Exception as exc:
+                checked.append(exc)
+        return checked
 
     def submit_many(self, envelopes: Sequence[Envelope]) -> list[Applied | RegistryError]:
         """Apply events in order in one transaction; return each one's outcome, in order."""
@@ -194,7 +215,7 @@ class Registry:
 
         # A refused event leaves nothing behind: neither state nor a log entry.
         apply_or_undo(state, envelope=item.envelope, event=item.event, at=at, verified=item.verified, then=append)
-        return Applied(at.index, item.event.id, item.event.type, entry=batch.entries[-1])
+        return Applied(at.index, item.event.id, item.event.type, entry=batch.entry(at.index))
 
     def _prepare(self, envelopes: Sequence[Envelope]) -> list[Prepared | RegistryError]:
         return self._intake.prepare(envelopes)
