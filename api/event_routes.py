@@ -123,8 +123,8 @@ async def submit_event(request: Request, node: NodeDep, limiter: WriteLimiterDep
     applied = await asyncio.wrap_future(node.registry.enqueue(envelope))
     if not applied.duplicate:
         limiter.spend(envelope.keyids)  # only the keys' holders can make a new event accepted
-    # A new entry's proof comes from the writer's memory and cached tiles; a duplicate's reads.
-    body = _accepted(node, applied) if applied.entry is not None else await run_in_threadpool(_accepted, node, applied)
+    # Off the event loop: a proof may read a tile the cache and the writer's memory lack.
+    body = await run_in_threadpool(_accepted, node, applied)
     return JSONResponse(body.model_dump(), status_code=200 if applied.duplicate else 201)
 
 

@@ -5,8 +5,7 @@ on a pool of ``REGISTRY_READ_THREADS`` threads (default 2) that only reads use. 
 one thread at a time, and a thread gives the interpreter up at every SQLite call: with
 FastAPI's forty shared threads, each read waited for the interpreter more than it read
 (holdings: 340 answers/s with a synchronous route and dependency; 820/s on one such thread).
-Writes keep the shared threads, where they wait for their group commit without holding one
-of these.
+Writes do not use them: a write awaits its group commit on the event loop (registry.service).
 """
 
 from __future__ import annotations
@@ -27,7 +26,8 @@ class Reads:
 
     def __init__(self, engine: Engine, threads: int) -> None:
         self._engine = engine
-        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="read")
+        self._count = threads
+        self._threads: ThreadPoolExecutor | None = None  # made on first use, again after close
 
     async def __call__(self, query: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``query(connection, *args, **kwargs)`` on a read thread; its exceptions propagate."""
@@ -36,7 +36,12 @@ class Reads:
             with self._engine.connect() as conn:
                 return query(conn, *args, **kwargs)
 
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(self._count, thread_name_prefix="read")
         return await asyncio.get_running_loop().run_in_executor(self._threads, run)
 
     def close(self) -> None:
-        self._threads.shutdown(wait=False)
+        """Let the threads end once their reads are done (an app may be started again)."""
+        if self._threads is not None:
+            self._threads.shutdown(wait=False)
+            self._threads = None
