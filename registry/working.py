@@ -115,10 +115,9 @@ class BlockIndex:
         # list's positional index after every split, at a cost that grows with the blocks.
         blocks = self._blocks
         stored = blocks.get(first)
-        if stored is None:
-            for start in blocks.irange(maximum=first, reverse=True):  # the last block starting before first
-                stored = blocks[start]
-                break
+        if stored is None:  # the last block starting before first, if any
+            before = next(blocks.irange(maximum=first, reverse=True), None)
+            stored = None if before is None else blocks[before]
         found = []
         if stored is not None and stored[1] >= first:
             found.append(_block(stored))
@@ -131,12 +130,8 @@ class BlockIndex:
     def all(self) -> list[Block]:
         return [_block(stored) for stored in self._blocks.values()]
 
-    def set(self, first: int, block: Block | None, journal: list[Callable[[], None]]) -> None:
-        """Make ``block`` the block at ``first`` (None: no block starts there); journal the undo."""
-        self.put(first, None if block is None else _stored(block), journal)
-
     def put(self, first: int, stored: Stored | None, journal: list[Callable[[], None]]) -> None:
-        """:meth:`set` for a block already in its stored form (the hot path of every move)."""
+        """Make ``stored`` the block at ``first`` (None: no block starts there); journal the undo."""
         blocks, dirty, supply = self._blocks, self._dirty, self._supply
         before, dirty_before = blocks.get(first), dirty.get(first, _CLEAN)
         if before is not None:
