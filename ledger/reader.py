@@ -23,8 +23,7 @@ class LogReader:
     def __init__(self, store: LogStore, *, cache_bytes: int = 64 << 20, edge: TileReader | None = None) -> None:
         """``edge``: the log writer's in-memory partial tiles (:meth:`Sequencer.edge_tile`), if in this process."""
         self.store = store
-        self._hashes = TileHashes(store.read_tile)
-        self._hashes.edge = edge
+        self._hashes = TileHashes(store.read_tile, edge=edge)
         # Every tile served, full or partial of a given width, never changes (C2SP tlog-tiles):
         # the most recently served ones are kept, up to ``cache_bytes``.
         self._served: OrderedDict[str, bytes] = OrderedDict()

@@ -186,8 +186,8 @@ class Sequencer:
         self.checkpoint_path = checkpoint_path
         self._clock = clock
         self._lock = threading.Lock()
-        self._hashes = TileHashes(self.store.read_tile)
-        self._hashes.edge = self.edge_tile  # proofs at publication read the right edge from memory
+        # Proofs at publication read the right edge from memory (edge_tile), the rest from the store.
+        self._hashes = TileHashes(self.store.read_tile, edge=self.edge_tile)
         # SQLite: writers take the lock at BEGIN; readers elsewhere stay deferred (WAL).
         self._writer = engine.execution_options(sqlite_begin="IMMEDIATE")
         create_tables(engine)

@@ -109,11 +109,12 @@ class TileHashes:
     true; it is read again only when a proof needs more hashes than the cached prefix has.
     """
 
-    def __init__(self, read: TileReader, *, cache_bytes: int = 256 << 20) -> None:
+    def __init__(self, read: TileReader, *, cache_bytes: int = 256 << 20, edge: TileReader | None = None) -> None:
+        """``edge``: the log writer's own copy of its right edge's partial tiles (b"" for any
+        other tile), asked before ``read``, which is asked only when it is short (another
+        writer went on)."""
         self._read = read
-        self.edge: TileReader | None = None
-        """The log writer's own copy of its right edge's partial tiles (b"" for another tile):
-        asked before ``read``, which is asked only when it is short (another writer went on)."""
+        self._edge = edge
         self._cache: OrderedDict[tuple[int, int], list[bytes]] = OrderedDict()
         self._cache_bytes = cache_bytes
         self._cached_bytes = 0
@@ -137,7 +138,7 @@ class TileHashes:
         if cached is not None and len(cached[0]) >= needed * HASH_SIZE:
             self._cache.move_to_end(key)
             return cached
-        data = self.edge(level, index) if self.edge is not None else b""
+        data = self._edge(level, index) if self._edge is not None else b""
         if len(data) // HASH_SIZE < needed:
             data = self._read(level, index)
         if len(data) % HASH_SIZE or len(data) // HASH_SIZE < needed:
