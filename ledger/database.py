@@ -57,7 +57,11 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: list[tuple[Any, ...]
 
 
 def driver_sql(conn: sa.Connection, statement: str) -> str:
-    """``statement`` with ``?`` placeholders in the driver's own parameter style."""
+    """``statement``, written with ``?`` placeholders, in the driver's own parameter style.
+
+    pysqlite takes ``?`` (qmark); psycopg takes ``%s`` (format), so each ``?`` becomes ``%s``.
+    The statements passed here are the module's own, with no ``?`` or ``%`` in literals.
+    """
     return statement if conn.dialect.paramstyle == "qmark" else statement.replace("?", "%s")
 
 
