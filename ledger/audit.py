@@ -51,10 +51,6 @@ class AuditError(LedgerError):
         self.where = where
         self.reason = reason
 
-    def __reduce__(self) -> tuple[type[AuditError], tuple[str, str]]:
-        # Rebuilt from its fields when it crosses from a worker process.
-        return type(self), (self.where, self.reason)
-
 
 class RollbackError(AuditError):
     """The store holds fewer entries than a checkpoint that was published: history was deleted."""

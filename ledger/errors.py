@@ -21,8 +21,35 @@ without matching on messages::
 
 from __future__ import annotations
 
+from typing import Any
 
-class LedgerError(Exception):
+
+class RebuildableError(Exception):
+    """An exception that pickles as the call that made it, so it crosses processes whole.
+
+    Pickle rebuilds an exception as ``type(exc)(*exc.args)``, and ``args`` holds the message, not
+    what ``__init__`` took: an error with fields of its own would not rebuild. Keeping the
+    constructor's arguments lets an intake worker or the writer process (registry.writer) raise
+    in the caller the very error it met, fields and all.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> RebuildableError:
+        made = super().__new__(cls, *args)
+        made._made_with = (args, kwargs)
+        return made
+
+    _made_with: tuple[tuple[Any, ...], dict[str, Any]]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        args, kwargs = self._made_with
+        return (_rebuild, (type(self), args, kwargs))
+
+
+def _rebuild(cls: type[RebuildableError], args: tuple[Any, ...], kwargs: dict[str, Any]) -> RebuildableError:
+    return cls(*args, **kwargs)
+
+
+class LedgerError(RebuildableError):
     """Root of every error raised by :mod:`ledger`."""
 
     code = "ledger-error"
@@ -105,9 +132,6 @@ class StoreBehindError(StoreError):
         self.store_size = store_size
         self.checkpoint_size = checkpoint_size
 
-    def __reduce__(self) -> tuple[type[StoreBehindError], tuple[int, int]]:
-        return type(self), (self.store_size, self.checkpoint_size)
-
 
 class ForkError(StoreError):
     """The store's tree does not match a checkpoint that was already published."""
@@ -129,6 +153,3 @@ class PublishError(StoreError):
         self.first = first
         self.count = count
         self.cause = cause
-
-    def __reduce__(self) -> tuple[type[PublishError], tuple[int, int, Exception]]:
-        return type(self), (self.first, self.count, self.cause)

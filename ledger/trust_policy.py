@@ -57,9 +57,6 @@ class PolicyFormatError(LedgerError):
         self.line = line
         self.reason = reason
 
-    def __reduce__(self) -> tuple[type[PolicyFormatError], tuple[int, str]]:
-        return type(self), (self.line, self.reason)
-
 
 class PolicyNotMetError(CheckpointError):
     """A checkpoint does not satisfy the policy.

@@ -29,8 +29,10 @@ the facts a caller needs as attributes::
 
 from __future__ import annotations
 
+from ledger.errors import RebuildableError
 
-class RegistryError(Exception):
+
+class RegistryError(RebuildableError):
     """Root of every error raised by :mod:`registry`."""
 
     code = "registry-error"
@@ -45,10 +47,6 @@ class InvalidEventError(RegistryError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.errors = errors or [{"field": field, "message": message}]
-
-    def __reduce__(self) -> tuple[type[InvalidEventError], tuple[str, str, list[dict[str, str]]]]:
-        # Rebuilt whole when it crosses from an intake worker process (registry.intake).
-        return (type(self), (self.field, str(self).removeprefix(f"{self.field}: "), self.errors))
 
 
 class WrongRegistryError(RegistryError):
@@ -105,9 +103,6 @@ class RecordNotFoundError(RegistryError):
         super().__init__(message)
         self.record = record
         self.code = f"{record}-not-found"
-
-    def __reduce__(self) -> tuple[type[RecordNotFoundError], tuple[str, str]]:
-        return type(self), (str(self), self.record)
 
 
 class RangeTooWideError(RegistryError):
