@@ -18,23 +18,35 @@ from api.reads import Reads
 from api.settings import Settings
 from ledger.tiles import MAX_ENTRY_SIZE
 from registry.node import Node
+from registry.writer import WriterClient
 
 MAX_BODY = MAX_ENTRY_SIZE
 """No request needs a body larger than one log entry (65,535 bytes, C2SP tlog-tiles)."""
 
 
-def create_app(node: Node, settings: Settings | None = None, *, limiter: WriteRateLimiter | None = None) -> FastAPI:
+def create_app(
+    node: Node,
+    settings: Settings | None = None,
+    *,
+    limiter: WriteRateLimiter | None = None,
+    writer: WriterClient | None = None,
+) -> FastAPI:
     """Return the registry's HTTP application serving ``node``.
 
     ``settings`` default to the environment's (:mod:`api.settings`); ``limiter`` (for tests, with
-    their own clock) defaults to one built from the settings.
+    their own clock) defaults to one built from the settings. With a ``writer`` (``registry
+    serve``), events are written by the writer process (:mod:`registry.writer`), which also
+    pushes checkpoints to the witnesses; without, by ``node``'s own registry.
     """
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        node.start_witnessing()  # a no-op without witnesses.policy in the data directory
+        if writer is None:
+            node.start_witnessing()  # a no-op without witnesses.policy in the data directory
         yield
+        if writer is not None:
+            await writer.close()
         reads.close()
         node.close()
 
@@ -48,6 +60,7 @@ def create_app(node: Node, settings: Settings | None = None, *, limiter: WriteRa
     if limiter is None:
         limiter = WriteRateLimiter(settings.write_rate, settings.write_burst)
     app.state.write_limiter = limiter
+    app.state.writer = writer
     reads = app.state.reads = Reads(node.engine, settings.read_threads)
     app.add_middleware(BodyLimit, limit=MAX_BODY)
     problems.install(app)

@@ -101,33 +101,45 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     database_url: DatabaseOption = None,
-    workers: Annotated[int, typer.Option(min=1, help="Server processes, each with its own writer.")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, help="HTTP server processes (one writer process serves them all).")
+    ] = 1,
 ) -> None:
-    """Serve the registry in DATA_DIR over HTTP."""
+    """Serve the registry in DATA_DIR over HTTP.
+
+    One writer process (registry.writer) verifies, applies and commits every event; the HTTP
+    workers parse requests, serve reads and hand events to it.
+    """
     import os
+    from contextlib import ExitStack
 
     import uvicorn
 
     from api import serve_factory
     from api.app import create_app
+    from registry import writer
 
-    try:
-        node = open_node(data_dir, database_url=database_url)
-    except (DataDirError, LedgerError, RegistryError) as exc:
-        raise _fail(str(exc)) from None
-    if workers > 1:  # each worker process opens the registry itself (api.serve_factory)
-        node.close()
-        os.environ[serve_factory.DATA_DIR_VARIABLE] = str(data_dir.resolve())
-        if database_url:
-            os.environ[serve_factory.DATABASE_URL_VARIABLE] = database_url
-        console.print(f"serving {data_dir} at http://{host}:{port} with {workers} workers")
-        serve_factory.serve_workers(host, port, workers)
-        return
-    # What is loaded now lives as long as the process: keep it out of every future collection
-    # (the write path allocates briskly, and full collections would rescan it each time).
-    gc.freeze()
-    console.print(f"serving {data_dir} at http://{host}:{port} (log {node.sequencer.origin})")
-    uvicorn.run(create_app(node), host=host, port=port, log_level="warning")
+    with ExitStack() as stack:
+        try:
+            node = open_node(data_dir, database_url=database_url)
+            socket_path = stack.enter_context(writer.running(data_dir.resolve(), database_url))
+        except (DataDirError, LedgerError, RegistryError) as exc:
+            raise _fail(str(exc)) from None
+        if workers > 1:  # each worker process opens the registry to read it (api.serve_factory)
+            node.close()
+            os.environ[serve_factory.DATA_DIR_VARIABLE] = str(data_dir.resolve())
+            os.environ[serve_factory.WRITER_VARIABLE] = socket_path
+            if database_url:
+                os.environ[serve_factory.DATABASE_URL_VARIABLE] = database_url
+            console.print(f"serving {data_dir} at http://{host}:{port} with {workers} workers")
+            serve_factory.serve_workers(host, port, workers)
+            return
+        # What is loaded now lives as long as the process: keep it out of every future collection
+        # (the write path allocates briskly, and full collections would rescan it each time).
+        gc.freeze()
+        console.print(f"serving {data_dir} at http://{host}:{port} (log {node.sequencer.origin})")
+        app = create_app(node, writer=writer.WriterClient(socket_path))
+        uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 @app.command("verify-receipt")

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from api.rate_limit import WriteRateLimiter
 from api.reads import Reads
 from registry.node import Node
+from registry.writer import WriterClient
 
 
 async def get_node(request: Request) -> Node:
@@ -45,3 +46,12 @@ async def get_reads(request: Request) -> Reads:
 
 
 ReadsDep = Annotated[Reads, Depends(get_reads)]
+
+
+async def get_writer(request: Request) -> WriterClient | None:
+    """The writer process's client under ``registry serve``; None when ``node`` writes itself."""
+    writer: WriterClient | None = request.app.state.writer
+    return writer
+
+
+WriterDep = Annotated[WriterClient | None, Depends(get_writer)]

@@ -17,13 +17,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from api.deps import ConnectionDep, NodeDep, WriteLimiterDep
+from api.deps import ConnectionDep, NodeDep, WriteLimiterDep, WriterDep
 from api.problems import BodyTooLargeError, responses
 from ledger.dsse import Envelope
 from ledger.errors import EnvelopeError
 from ledger.tiles import MAX_ENTRY_SIZE
 from registry import queries
-from registry.node import Node
+from registry.node import Receipted
 from registry.state import Applied
 
 router = APIRouter(tags=["events"])
@@ -112,20 +112,24 @@ class EventAccepted(BaseModel):
         }
     },
 )
-async def submit_event(request: Request, node: NodeDep, limiter: WriteLimiterDep) -> JSONResponse:
+async def submit_event(request: Request, node: NodeDep, limiter: WriteLimiterDep, writer: WriterDep) -> JSONResponse:
     """Submit a signed event. Refusals are problem+json naming the field, key or units at fault.
 
     Each signing key may submit ``REGISTRY_WRITE_RATE`` events a second (429 with Retry-After beyond).
     """
     envelope = Envelope.from_json(_parse_json(await _read_body(request)))
     limiter.check(envelope.keyids)  # before anything is done: a limited event writes nothing
-    # The request awaits its group commit without holding a thread (registry.service).
-    applied = await asyncio.wrap_future(node.registry.enqueue(envelope))
-    if not applied.duplicate:
+    # The request awaits its group commit without holding a thread (registry.service), in the
+    # writer process under `registry serve` (registry.writer), else in this one.
+    if writer is not None:
+        receipted = await writer.submit(envelope)
+    else:
+        applied = await asyncio.wrap_future(node.registry.enqueue(envelope))
+        # Off the event loop: a proof may read a tile the cache and the writer's memory lack.
+        receipted = await run_in_threadpool(node.receipted, applied)
+    if not receipted.duplicate:
         limiter.spend(envelope.keyids)  # only the keys' holders can make a new event accepted
-    # Off the event loop: a proof may read a tile the cache and the writer's memory lack.
-    body = await run_in_threadpool(_accepted, node, applied)
-    return JSONResponse(body.model_dump(), status_code=200 if applied.duplicate else 201)
+    return JSONResponse(_accepted(receipted).model_dump(), status_code=200 if receipted.duplicate else 201)
 
 
 @router.get(
@@ -134,22 +138,17 @@ async def submit_event(request: Request, node: NodeDep, limiter: WriteLimiterDep
 def get_event(event_id: str, node: NodeDep, conn: ConnectionDep) -> EventAccepted:
     """An accepted event by its idempotency id, with a receipt against the latest checkpoint."""
     index, event_type = queries.event(conn, event_id)
-    return _accepted(node, Applied(index, event_id, event_type, duplicate=True))
+    return _accepted(node.receipted(Applied(index, event_id, event_type, duplicate=True)))
 
 
-def _accepted(node: Node, applied: Applied) -> EventAccepted:
-    # The checkpoint this process signed for the write covers it (no read); another event's
-    # receipt is against the latest checkpoint of any writer.
-    published = node.sequencer.published
-    checkpoint = published if applied.entry is not None and published.size > applied.index else node.latest_checkpoint()
-    receipt = node.reader.receipt(applied.index, checkpoint, applied.entry)
+def _accepted(receipted: Receipted) -> EventAccepted:
     return EventAccepted(
-        index=applied.index,
-        id=applied.event_id,
-        type=applied.type,
-        duplicate=applied.duplicate,
-        checkpoint=checkpoint.encode(),
-        receipt=receipt.encode(),
+        index=receipted.index,
+        id=receipted.event_id,
+        type=receipted.type,
+        duplicate=receipted.duplicate,
+        checkpoint=receipted.checkpoint,
+        receipt=receipted.receipt,
     )
 
 

@@ -37,6 +37,7 @@ from registry.errors import (
     RuleError,
     UnauthorisedError,
     UnknownError,
+    WriterUnavailableError,
     WrongRegistryError,
 )
 
@@ -59,6 +60,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     ConflictError: 409,
     RecordNotFoundError: 404,
     RangeTooWideError: 422,
+    WriterUnavailableError: 503,  # the event may or may not be in: resubmitting it is safe
     RegistryError: 500,
 }
 

@@ -2,9 +2,8 @@
 
 uvicorn starts N processes that each import this module and call :func:`create_from_environment`;
 a factory is needed because an application object cannot be passed to another process. Each
-worker opens its own node on the same data directory and database: the sequencer lets several
-writers share one log (a batch locks the log's head and reloads the tree if another writer moved
-it), so the workers' writes interleave as those of separate servers would.
+worker opens its own node on the same data directory and database to serve reads, and hands
+events to the one writer process that ``registry serve`` started (registry.writer).
 """
 
 from __future__ import annotations
@@ -20,9 +19,12 @@ from uvicorn.supervisors import Multiprocess
 
 from api.app import create_app
 from registry.node import open_node
+from registry.writer import WriterClient
 
 DATA_DIR_VARIABLE = "REGISTRY_DATA_DIR"
 """The data directory each worker opens (set by ``registry serve``)."""
+WRITER_VARIABLE = "REGISTRY_WRITER_SOCKET"
+"""The writer process's socket (set by ``registry serve``)."""
 DATABASE_URL_VARIABLE = "REGISTRY_DATABASE_URL"
 """The database instead of DIR/registry.db, when set (the same variable as ``--database-url``)."""
 
@@ -35,7 +37,7 @@ def create_from_environment() -> FastAPI:
     """
     node = open_node(Path(os.environ[DATA_DIR_VARIABLE]), database_url=os.environ.get(DATABASE_URL_VARIABLE) or None)
     gc.freeze()  # as `registry serve` does: what is loaded now lives as long as the worker
-    return create_app(node)
+    return create_app(node, writer=WriterClient(os.environ[WRITER_VARIABLE]))
 
 
 def serve_workers(host: str, port: int, workers: int) -> None:

@@ -20,6 +20,21 @@ from registry import commands
 from registry.datadir import DEFAULT_ORIGIN, DataDir, DataDirError
 from registry.lineage import Lineage
 from registry.service import Registry
+from registry.state import Applied
+
+
+@dataclass(frozen=True)
+class Receipted:
+    """An accepted event, with a signed checkpoint and the receipt proving the event is in it."""
+
+    index: int
+    event_id: str
+    type: str
+    duplicate: bool
+    checkpoint: str
+    """The signed note of the checkpoint the receipt is against."""
+    receipt: str
+    """A C2SP tlog-proof of the entry against ``checkpoint``, the entry in its extra data."""
 
 
 @dataclass
@@ -91,6 +106,20 @@ class Node:
             self._served = (note, signed)
             return signed
         return self._served[1] if self._served is not None else self.latest_checkpoint()
+
+    def receipted(self, applied: Applied) -> Receipted:
+        """``applied`` with its receipt: against the checkpoint this process signed for it when it
+        wrote it (no read), else against the latest checkpoint of any writer.
+
+        Raises :class:`ledger.errors.ProofError` if the store cannot prove the entry.
+        """
+        published = self.sequencer.published
+        fresh = applied.entry is not None and published.size > applied.index
+        checkpoint = published if fresh else self.latest_checkpoint()
+        receipt = self.reader.receipt(applied.index, checkpoint, applied.entry)
+        return Receipted(
+            applied.index, applied.event_id, applied.type, applied.duplicate, checkpoint.encode(), receipt.encode()
+        )
 
     def start_witnessing(self, interval: float = 0.25) -> None:
         """Push checkpoints to the configured witnesses in the background (``registry serve``)."""

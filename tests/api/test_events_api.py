@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,9 @@ from ledger.receipt import Receipt, verify_receipt
 from registry import commands, replay
 from registry.node import Node
 from registry.statements import PAYLOAD_TYPE
+from registry.writer import WriterClient
 from tests.builders import BOUNDARY, JURISDICTION, REPORT, party_key, populated_node
+from tests.servers import writer_serving
 
 Json = dict[str, Any]
 PROBLEM_JSON = "application/problem+json"
@@ -106,13 +108,29 @@ def writes_nothing(api: Api) -> Iterator[None]:
     assert api.written() == before
 
 
-@pytest.fixture
-def api(tmp_path: Path, database_cli_url: str) -> Iterator[Api]:
-    """A registry with an operator, a verifier, a supplier, two cities, a buyer and project ``perm``."""
+@pytest.fixture(params=["in-process", "writer-process"])
+def api(request: pytest.FixtureRequest, tmp_path: Path, database_cli_url: str) -> Iterator[Api]:
+    """A registry with an operator, a verifier, a supplier, two cities, a buyer and project ``perm``.
+
+    Its events are written by the application's own node, or (as under ``registry serve``) by a
+    writer with a node of its own (registry.writer): every write and read test runs both ways.
+    """
     root = tmp_path / "registry"
     node = populated_node(root, 1, database_url=database_cli_url)
     operator = SignerKey.parse((root / "keys" / "operator.key").read_text())
-    registry = Api(node, TestClient(create_app(node)), {"operator": operator})
+    with ExitStack() as stack:
+        writer = None
+        if request.param == "writer-process":
+            writer = WriterClient(stack.enter_context(writer_serving(root, database_cli_url)))
+        registry = Api(node, TestClient(create_app(node, writer=writer)), {"operator": operator})
+        _open_parties(registry)
+        yield registry
+        node.close()
+
+
+def _open_parties(registry: Api) -> None:
+    """Open the accounts of :data:`PARTIES` and register project ``perm`` through the API."""
+    node = registry.node
     for name, role in PARTIES:
         registry.keys[name] = party_key(name)
         extra: Json = {"jurisdiction": JURISDICTION, "boundary": BOUNDARY} if role == "city" else {}
@@ -139,8 +157,6 @@ def api(tmp_path: Path, database_cli_url: str) -> Iterator[Api]:
     )
     assert registry.submit(project, "supplier")["index"] == PROJECT_AT
     assert registry.log_size() == FIRST_FREE
-    yield registry
-    node.close()
 
 
 def issuance(

@@ -29,6 +29,7 @@ SAMPLES: dict[str, Any] = {"str": "units", "int": 7, "object": "units", "Excepti
 
 def subclasses(root: type) -> list[type]:
     found = [root]
+    sub: type
     for sub in root.__subclasses__():
         found += subclasses(sub)
     return found
@@ -41,7 +42,8 @@ def sample_arguments(cls: type) -> tuple[list[Any], dict[str, Any]]:
     """A value for each required parameter of ``cls.__init__``, chosen by its annotation."""
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
-    for parameter in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+    init = cls.__init__  # type: ignore[misc]  # the class's own, not an instance's
+    for parameter in list(inspect.signature(init).parameters.values())[1:]:
         if parameter.default is not inspect.Parameter.empty or parameter.kind in (
             parameter.VAR_POSITIONAL,
             parameter.VAR_KEYWORD,
