@@ -25,5 +25,5 @@ class Settings(BaseSettings):
     """Sustained ``POST /v1/events`` per second per signing key; 0 turns the limit off."""
     write_burst: int = Field(default=200, ge=1)
     """Events a key may send at once (the size of its token bucket)."""
-    read_threads: int = Field(default=2, ge=1, le=64)
+    read_threads: int = Field(default=1, ge=1, le=64)
     """Threads for database reads: few, since Python runs one thread at a time."""

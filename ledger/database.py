@@ -11,7 +11,8 @@ concurrent writers queue instead of failing half-way. PostgreSQL keeps its defau
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -56,6 +57,21 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: list[tuple[Any, ...]
     conn.exec_driver_sql(driver_sql(conn, statement), rows)
 
 
+def driver_rows(conn: sa.Connection, statement: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The rows of query ``statement`` (``?`` placeholders, :func:`driver_sql`) as plain tuples.
+
+    It runs on the connection's own DB-API cursor: SQLAlchemy's result rows cost about 1.4 µs
+    each, which a page of a hundred blocks feels (holdings: 341 → 230 µs in process), and in
+    the connection's transaction, if it has one (:func:`statement_snapshots`: none).
+    """
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(driver_sql(conn, statement), tuple(parameters))
+        return cast(list[tuple[Any, ...]], cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 def driver_sql(conn: sa.Connection, statement: str) -> str:
     """``statement``, written with ``?`` placeholders, in the driver's own parameter style.
 
@@ -82,4 +98,22 @@ def _sqlite_begin(connection: sa.Connection) -> None:
     # two writers can never both read the same head; readers stay deferred and, under WAL,
     # never wait for a writer.
     mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-    connection.exec_driver_sql(f"BEGIN {mode}")
+    if mode != _EACH_STATEMENT:
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+_EACH_STATEMENT = "NONE"
+"""``sqlite_begin`` for :func:`statement_snapshots`: no BEGIN, so SQLite commits each statement."""
+
+
+def statement_snapshots(conn: sa.Connection) -> sa.Connection:
+    """``conn`` with each statement in a transaction of its own, for reads that need no
+    snapshot across statements.
+
+    A read of one query then costs no BEGIN and ROLLBACK: on PostgreSQL two round trips
+    (holdings: 719 → 512 µs in process), on SQLite a tenth of a holdings answer. PostgreSQL's
+    default isolation (read committed) already gives each statement its own snapshot.
+    """
+    if is_sqlite(conn.engine):
+        return conn.execution_options(sqlite_begin=_EACH_STATEMENT)
+    return conn.execution_options(isolation_level="AUTOCOMMIT")

@@ -56,7 +56,12 @@ class SerialRange:
         return SerialRange(self.project, self.vintage, self.batch, first, last)
 
     def __str__(self) -> str:
-        return f"{self.project}.{self.vintage}.{self.batch}.{self.first}-{self.last}"
+        return printed(self.project, self.vintage, self.batch, self.first, self.last)
+
+
+def printed(project: str, vintage: int, batch: int, first: int, last: int) -> str:
+    """The printed form of a range known to be valid (one read from the state), without checking it again."""
+    return f"{project}.{vintage}.{batch}.{first}-{last}"
 
 
 def parse(text: str) -> SerialRange:

@@ -727,6 +727,24 @@ def test_cursor_pagination_returns_every_item_exactly_once(scenario: Api, limit:
     assert [h["first"] for h in _walk(scenario, "/v1/accounts/supplier/holdings", "first", limit)] == [561]
 
 
+@pytest.mark.parametrize("limit", [1, 2, 3, 4, 100])
+def test_every_page_of_holdings_carries_the_whole_total(api: Api, limit: int) -> None:
+    batch = api.submit(issuance(api, buffer=0), "supplier", "verifier")["index"]
+    assert api.get(f"/v1/batches/{batch - FIRST_FREE + 1}")["quantity"] == 1000
+    for first, last in ((1, 10), (21, 30), (41, 50)):  # three blocks: none adjoins another
+        api.submit(commands.transfer(api.origin, "supplier", "buyer", f"perm.2028.1.{first}-{last}"), "supplier")
+    seen: list[int] = []
+    after: int | None = None
+    while True:
+        page = api.get("/v1/accounts/buyer/holdings", limit=limit, **({} if after is None else {"after": after}))
+        assert page["total"] == 30  # the account's, not the page's
+        seen += [item["first"] for item in page["items"]]
+        if page["next"] is None:
+            break
+        after = page["next"]
+    assert seen == [1, 21, 41]
+
+
 def test_a_full_page_of_two_points_at_the_next(scenario: Api) -> None:
     page = scenario.get("/v1/batches/1/blocks", limit=2)
     assert page == {"items": BLOCKS[:2], "next": 61}
