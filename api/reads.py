@@ -1,8 +1,8 @@
 """Database reads of the JSON API: one worker-thread trip per request, on a thread of their own.
 
 A read runs its query function with a connection that it opens and closes in that same trip,
-each statement in a snapshot of its own (``statement_snapshots``: a one-query read pays no
-BEGIN and ROLLBACK, and a list's pages are read apart anyway), on ``REGISTRY_READ_THREADS``
+in one snapshot (or, for holdings, each statement in its own: a one-query read then pays no
+BEGIN and ROLLBACK), on ``REGISTRY_READ_THREADS``
 threads (default 1) that only reads use. Python runs one thread at a time, and a thread gives
 the interpreter up at every database call: with FastAPI's forty shared threads, each read
 waited for the interpreter more than it read (holdings: 340 answers/s with a synchronous route
@@ -36,11 +36,21 @@ class Reads:
         self._threads: ThreadPoolExecutor | None = None  # made on first use, again after close
 
     async def __call__(self, query: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """``query(connection, *args, **kwargs)`` on a read thread; its exceptions propagate."""
+        """``query(connection, *args, **kwargs)`` on a read thread, in one snapshot; its exceptions propagate."""
+        return await self._run(lambda conn: query(conn, *args, **kwargs), each_statement=False)
 
+    async def each_statement(
+        self, query: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Like calling the reads, but each statement of ``query`` is a snapshot of its own
+        (``statement_snapshots``): for a read of one statement, or whose statements may see
+        different moments (holdings: a page and the account's total)."""
+        return await self._run(lambda conn: query(conn, *args, **kwargs), each_statement=True)
+
+    async def _run(self, read: Callable[[Connection], T], *, each_statement: bool) -> T:
         def run() -> T:
-            with statement_snapshots(self._engine.connect()) as conn:
-                return query(conn, *args, **kwargs)
+            with self._engine.connect() as conn:
+                return read(statement_snapshots(conn) if each_statement else conn)
 
         if self._threads is None:
             self._threads = ThreadPoolExecutor(self._count, thread_name_prefix="read")

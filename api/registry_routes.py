@@ -53,7 +53,8 @@ async def holdings(
     limit: Limit = 100,
 ) -> Json:
     """The serial blocks an account holds (or has retired), with the total."""
-    return link(await reads(queries.holdings, account_id, status=BlockStatus(status), after=after, limit=limit))
+    read = reads.each_statement(queries.holdings, account_id, status=BlockStatus(status), after=after, limit=limit)
+    return link(await read)
 
 
 @read(router, "/v1/projects", "Projects", schemas.ProjectPage, 422)

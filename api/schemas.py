@@ -6,7 +6,9 @@ leaves out (an account's ``jurisdiction``) stays out rather than becoming ``null
 written straight to JSON by pydantic-core, not validated against their model on every request:
 validation was a third of the server's time on a holdings page of a hundred blocks. The tests
 hold the two together instead: the schemathesis run checks every answer against its schema
-(``extra="forbid"``: no undeclared key), and the read tests check them value by value.
+(``extra="forbid"``: no undeclared key), and the read tests check them value by value. So
+a read function returns JSON values only: an aggregate comes back from PostgreSQL as a
+``Decimal``, which would go out as a string, and is converted with ``int()``.
 """
 
 from __future__ import annotations
@@ -66,7 +68,10 @@ def _written(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(*args: Any, _sent: Response, **kwargs: Any) -> Response:
             return _json(endpoint(*args, **kwargs), _sent)
 
-    functools.update_wrapper(wrapper, endpoint)  # its name and docstring name the operation
+    # Its name and docstring name the operation. FastAPI tells async from sync by the unwrapped
+    # endpoint (__wrapped__) and reads the parameters from __signature__: the wrapper is of the
+    # endpoint's kind, so both agree.
+    functools.update_wrapper(wrapper, endpoint)
     wrapper.__signature__ = signature.replace(  # type: ignore[union-attr]
         parameters=[*signature.parameters.values(), sent], return_annotation=Response
     )

@@ -153,7 +153,7 @@ def batch_blocks(conn: Connection, number: int, *, after: int | None, limit: int
     """The blocks of batch ``number`` in serial order: where each of its units stands."""
     batch(conn, number)
     query = (
-        sa.select(blocks, batches.c.project, batches.c.vintage)
+        sa.select(*_BLOCK_COLUMNS)
         .join(batches, batches.c.number == blocks.c.batch)
         .where(blocks.c.batch == number)
         .order_by(blocks.c.first)
@@ -216,7 +216,7 @@ def history(conn: Connection, printed: str) -> Row:
     current = [
         _block(r)
         for r in conn.execute(
-            sa.select(blocks, batches.c.project, batches.c.vintage)
+            sa.select(*_BLOCK_COLUMNS)
             .join(batches, batches.c.number == blocks.c.batch)
             .where(blocks.c.batch == serial.batch, blocks.c.first <= serial.last, blocks.c.last >= serial.first)
             .order_by(blocks.c.first)
@@ -272,9 +272,17 @@ def _page(items: list[Row], limit: int, key: str) -> Row:
     return {"items": page, "next": page[-1][key] if len(items) > size else None}
 
 
+_BLOCK_COLUMNS = (
+    *(blocks.c[name] for name in ("first", "last", "batch", "holder", "status", "since")),
+    batches.c.project,
+    batches.c.vintage,
+)
+"""What :func:`_block` reads, in its order (the holdings statement names the same columns)."""
+
+
 def _block(r: Any) -> Row:
-    # Unpacked as a tuple (the columns of `blocks`, then the batch's project and vintage): a
-    # holdings page builds a hundred of these, and named access costs more than the rest.
+    # Unpacked as a tuple, in the order of _BLOCK_COLUMNS: a holdings page builds a hundred of
+    # these, and named access costs more than the rest.
     first, last, batch, holder, status, since, project, vintage = r
     return {
         "serial": serials.printed(project, vintage, batch, first, last),

@@ -27,6 +27,7 @@ import itertools
 import json
 import os
 import pickle
+import queue
 import shutil
 import signal
 import socket
@@ -35,10 +36,11 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import IO, Any
 
 from ledger.dsse import Envelope
 from ledger.errors import LedgerError
@@ -53,12 +55,15 @@ HEADER = struct.Struct(">II")
 MAX_MESSAGE = 1 << 20
 """No envelope or answer is near this (an envelope is at most one 64 KiB log entry)."""
 
+ANSWER_TIMEOUT = 60.0
+"""Seconds a worker waits for the writer's answer before it answers 503 (the event may be in)."""
+
 START_TIMEOUT = 120.0
 """Seconds to wait for the writer to open the registry (it replays what its state lacks)."""
 
 
 def _sendable(exc: BaseException) -> BaseException:
-    """``exc`` if it pickles whole; an unexpected error travels as its type and message (a 500)."""
+    """``exc`` if it pickles whole; an unexpected error travels as its type and message."""
     if isinstance(exc, LedgerError | RegistryError):
         return exc
     return RuntimeError(f"the writer failed: {type(exc).__name__}: {exc}")
@@ -99,6 +104,7 @@ class WriterServer:
         self.listener.bind(path)
         self.listener.listen(64)
         self.listener.settimeout(0.5)  # so that serve() notices stop() and a vanished parent
+        self._stopping = False
 
     def serve(self, stop: threading.Event, parent: int | None = None) -> None:
         """Accept workers until ``stop`` is set, or until process ``parent`` is no longer ours."""
@@ -109,40 +115,83 @@ class WriterServer:
                 continue
             conn.settimeout(None)
             threading.Thread(target=self._serve_worker, args=(conn,), name="writer-conn", daemon=True).start()
+        self._stopping = True  # what still arrives is refused as unavailable, not as a failure
         self.listener.close()
 
     def _serve_worker(self, conn: socket.socket) -> None:
-        """Queue each envelope the worker sends; its answer goes back when its group commits."""
-        sending = threading.Lock()  # answers come from the committer and from this thread
-
-        def answer(number: int, outcome: Receipted | BaseException) -> None:
-            data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
-            with sending, suppress(OSError):  # the worker went away: nobody is waiting
-                conn.sendall(HEADER.pack(number, len(data)) + data)
-
-        with conn:
-            try:
-                while (message := _read_message(conn)) is not None:
-                    number, body = message
-                    try:
-                        queued = self.node.registry.enqueue(Envelope.from_json(json.loads(body)))
-                    except Exception as exc:
-                        answer(number, _sendable(exc))
-                        continue
-                    queued.add_done_callback(lambda done, n=number: self._answer(answer, n, done))  # type: ignore[misc]
-            except (OSError, ConnectionError):
-                return  # the worker closed its end or broke the framing: drop the connection
-
-    def _answer(
-        self, answer: Callable[[int, Receipted | BaseException], None], number: int, done: Future[Applied]
-    ) -> None:
-        # On the committer's thread, as each group commits: building the receipt here costs no
-        # hand-over to another thread, and its proof reads the edge from the writer's memory.
+        """Queue each envelope the worker sends; a thread of the connection's own answers it
+        when its group commits, so that a worker slow to read holds up no one else's commits."""
+        answers: queue.SimpleQueue[tuple[int, Future[Applied] | BaseException] | None] = queue.SimpleQueue()
+        threading.Thread(target=self._answer, args=(conn, answers), name="writer-answer", daemon=True).start()
         try:
-            outcome: Receipted | BaseException = self.node.receipted(done.result())
+            while (message := _read_message(conn)) is not None:
+                number, body = message
+                try:
+                    queued = self.node.registry.enqueue(Envelope.from_json(json.loads(body)))
+                except Exception as exc:
+                    closing = self._stopping and isinstance(exc, RuntimeError)
+                    answers.put((number, WriterUnavailableError("the writer is stopping") if closing else exc))
+                    continue
+                queued.add_done_callback(lambda done, n=number: answers.put((n, done)))  # type: ignore[misc]
+        except OSError:  # ConnectionError included: the worker went away or broke the framing
+            pass
+        finally:
+            answers.put(None)
+
+    def _answer(self, conn: socket.socket, answers: queue.SimpleQueue[tuple[int, Any] | None]) -> None:
+        with conn:
+            while (item := answers.get()) is not None:
+                number, outcome = item
+                data = self._answer_bytes(outcome)
+                try:
+                    conn.sendall(HEADER.pack(number, len(data)) + data)
+                except OSError:
+                    return  # the worker went away: nobody is waiting for the rest
+
+    def _answer_bytes(self, outcome: Future[Applied] | BaseException) -> bytes:
+        """The pickled receipt (its proof reads the edge from the writer's memory) or error."""
+        answer: Receipted | BaseException
+        try:
+            answer = self.node.receipted(outcome.result()) if isinstance(outcome, Future) else outcome
         except BaseException as exc:
-            outcome = _sendable(exc)
-        answer(number, outcome)
+            answer = exc
+        if isinstance(answer, BaseException):
+            answer = _sendable(answer)
+        try:
+            return pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # an error holding something that does not pickle
+            return pickle.dumps(RuntimeError(f"the writer could not send its answer ({answer!r}): {exc}"))
+
+
+class _Connection:
+    """One stream to the writer and the requests awaiting their answers on it."""
+
+    def __init__(self, reader: asyncio.StreamReader, stream: asyncio.StreamWriter) -> None:
+        self.stream = stream
+        self.waiting: dict[int, asyncio.Future[Any]] = {}
+        self.answers = asyncio.create_task(self._read_answers(reader))
+
+    async def _read_answers(self, reader: asyncio.StreamReader) -> None:
+        """Hand each answer to the request awaiting it; when the writer goes, fail the rest."""
+        try:
+            while True:
+                number, length = HEADER.unpack(await reader.readexactly(HEADER.size))
+                data = await reader.readexactly(length)
+                answered = self.waiting.get(number)
+                if answered is None or answered.done():
+                    continue  # its request was cancelled (the client went away)
+                try:
+                    answered.set_result(pickle.loads(data))
+                except Exception as exc:  # that answer alone is lost, not the connection
+                    answered.set_result(RuntimeError(f"the writer's answer could not be read: {exc}"))
+        except (asyncio.IncompleteReadError, OSError):
+            pass
+        finally:
+            self.stream.close()
+            gone = WriterUnavailableError("the writer closed its connection before answering")
+            for answered in self.waiting.values():
+                if not answered.done():
+                    answered.set_result(gone)
 
 
 class WriterClient:
@@ -152,29 +201,31 @@ class WriterClient:
     requests are in flight on it at once, told apart by their numbers.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, timeout: float = ANSWER_TIMEOUT) -> None:
         self.path = path
+        self.timeout = timeout
         self._numbers = itertools.count()
-        self._waiting: dict[int, asyncio.Future[Receipted | BaseException]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stream: asyncio.StreamWriter | None = None
+        self._connection: _Connection | None = None
         self._connecting: asyncio.Lock | None = None
-        self._answers: asyncio.Task[None] | None = None
 
     async def submit(self, envelope: Envelope) -> Receipted:
         """What ``registry.submit(envelope)`` returns in the writer, with its receipt; or raise
         what refused it there. Raises :class:`WriterUnavailableError` if the writer cannot be
-        reached or goes away before it answers."""
-        stream = await self._connected()
-        number = next(self._numbers)
+        reached, goes away or does not answer within ``timeout`` seconds."""
+        connection = await self._connected()
+        number = next(self._numbers) & 0xFFFFFFFF  # the header's field; far fewer are ever in flight
         answered = asyncio.get_running_loop().create_future()
-        self._waiting[number] = answered
+        connection.waiting[number] = answered
         body = json.dumps(envelope.to_json(), separators=(",", ":")).encode()
         try:
-            stream.write(HEADER.pack(number, len(body)) + body)
-            outcome = await answered
+            connection.stream.write(HEADER.pack(number, len(body)) + body)
+            async with asyncio.timeout(self.timeout):
+                outcome = await answered
+        except TimeoutError:
+            raise WriterUnavailableError(f"the writer did not answer within {self.timeout:g} s") from None
         finally:
-            del self._waiting[number]
+            connection.waiting.pop(number, None)
         if isinstance(outcome, BaseException):
             raise outcome
         if not isinstance(outcome, Receipted):
@@ -182,45 +233,29 @@ class WriterClient:
         return outcome
 
     async def close(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.stream.close()
             with suppress(OSError):
-                await self._stream.wait_closed()
-        if self._answers is not None:
+                await connection.stream.wait_closed()
             with suppress(asyncio.CancelledError):
-                await self._answers
+                await connection.answers
 
-    async def _connected(self) -> asyncio.StreamWriter:
+    async def _connected(self) -> _Connection:
         loop = asyncio.get_running_loop()
-        if self._loop is not loop:  # a connection and a lock serve the loop that made them
-            self._loop, self._stream, self._connecting, self._answers = loop, None, asyncio.Lock(), None
+        if self._loop is not loop:
+            # A stream and a lock serve the loop that made them. A server worker has one loop;
+            # a test client a loop per request, whose connection ends with it.
+            self._loop, self._connection, self._connecting = loop, None, asyncio.Lock()
         assert self._connecting is not None
         async with self._connecting:
-            if self._stream is None or self._stream.is_closing():
+            if self._connection is None or self._connection.stream.is_closing():
                 try:
-                    reader, self._stream = await asyncio.open_unix_connection(self.path)
+                    reader, stream = await asyncio.open_unix_connection(self.path)
                 except OSError as exc:
                     raise WriterUnavailableError(f"cannot reach the writer at {self.path}: {exc}") from None
-                self._answers = asyncio.create_task(self._read_answers(reader, self._stream))
-            return self._stream
-
-    async def _read_answers(self, reader: asyncio.StreamReader, stream: asyncio.StreamWriter) -> None:
-        """Hand each answer to the request awaiting it; when the writer goes, fail the rest."""
-        try:
-            while True:
-                number, length = HEADER.unpack(await reader.readexactly(HEADER.size))
-                outcome = pickle.loads(await reader.readexactly(length))
-                answered = self._waiting.get(number)
-                if answered is not None and not answered.done():
-                    answered.set_result(outcome)
-        except (asyncio.IncompleteReadError, OSError):
-            pass
-        finally:
-            stream.close()
-            gone = WriterUnavailableError("the writer closed its connection before answering")
-            for answered in self._waiting.values():
-                if not answered.done():
-                    answered.set_result(gone)
+                self._connection = _Connection(reader, stream)
+            return self._connection
 
 
 @contextmanager
@@ -229,12 +264,13 @@ def running(root: Path, database_url: str | None = None) -> Iterator[str]:
 
     Raises :class:`WriterUnavailableError` with the writer's own output if it exits, or does
     not become ready within :data:`START_TIMEOUT`. On leaving, the writer commits what is
-    queued and exits.
+    queued and exits. It runs in a session of its own, so that a Ctrl-C meant for the server
+    does not stop it while the HTTP workers still finish their requests.
     """
     directory = tempfile.mkdtemp(prefix="registry-writer-")  # 0700: only this user may connect
     path = os.path.join(directory, "socket")
     command = [sys.executable, "-m", __name__, str(root), path, database_url or ""]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _await_ready(process)
         yield path
@@ -248,28 +284,36 @@ def running(root: Path, database_url: str | None = None) -> Iterator[str]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _await_ready(process: subprocess.Popen[str]) -> None:
+def _await_ready(process: subprocess.Popen[bytes]) -> None:
     """Return once ``process`` says ``ready``; raise with what it said if it exits or hangs first."""
-    said: list[str] = []
+    said: list[bytes] = []
 
     def read_until_ready() -> None:
         assert process.stdout is not None
         for line in process.stdout:
             said.append(line)
-            if line.strip() == "ready":
+            if line.strip() == b"ready":
                 return
 
     reading = threading.Thread(target=read_until_ready, daemon=True)
     reading.start()
     reading.join(START_TIMEOUT)
-    if said and said[-1].strip() == "ready":
-        # Keep draining its output (witnessing warnings), so that the writer never blocks on a full pipe.
-        threading.Thread(target=shutil.copyfileobj, args=(process.stdout, sys.stderr), daemon=True).start()
+    if said and said[-1].strip() == b"ready":
+        # Keep reading its output (witnessing warnings), so that the writer never blocks on a full pipe.
+        threading.Thread(target=_relay, args=(process.stdout,), daemon=True).start()
         return
     process.kill()
     reading.join(5)
-    output = "".join(said).strip() or "no output"
+    output = b"".join(said).decode(errors="replace").strip() or "no output"
     raise WriterUnavailableError(f"the writer did not start (exit status {process.poll()}): {output}")
+
+
+def _relay(output: IO[bytes]) -> None:
+    """Copy the writer's output to this process's stderr, and go on reading if that fails."""
+    for line in output:
+        with suppress(OSError, ValueError):  # stderr closed: the line is dropped, the pipe still drains
+            sys.stderr.buffer.write(line)
+            sys.stderr.buffer.flush()
 
 
 def main(argv: list[str]) -> None:
@@ -281,7 +325,7 @@ def main(argv: list[str]) -> None:
         raise SystemExit(str(exc)) from None  # the message alone: running() reports it
     gc.freeze()  # as `registry serve` does: what is loaded now lives as long as the process
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):  # Ctrl-C reaches the whole process group
+    for signum in (signal.SIGTERM, signal.SIGINT):  # SIGINT: when run by hand
         signal.signal(signum, lambda *_: stop.set())
     server = WriterServer(node, path)
     node.start_witnessing()  # only the writer pushes checkpoints to the witnesses

@@ -9,13 +9,16 @@ that the real process starts, reports why it cannot, and never outlives its pare
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
+import pickle
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from fastapi.testclient import TestClient
@@ -190,3 +193,59 @@ def test_the_writer_process_does_not_outlive_its_parent(tmp_path: Path) -> None:
         time.sleep(0.1)
     with socket.socket(socket.AF_UNIX) as probe:
         assert probe.connect_ex(path) != 0
+
+
+def test_request_numbers_wrap_at_the_header_field(
+    registry_root: tuple[Path, Node, SignerKey], database_cli_url: str
+) -> None:
+    root, node, operator = registry_root
+
+    async def submit_all(path: str) -> list[int]:
+        client = writer.WriterClient(path)
+        client._numbers = itertools.count(2**32 - 2)  # the next three are 2^32-2, 2^32-1, then 0
+        try:
+            return [(await client.submit(opening(node, operator, f"buyer-{n}"))).index for n in range(3)]
+        finally:
+            await client.close()
+
+    with writer_serving(root, database_cli_url) as path:
+        assert asyncio.run(submit_all(path)) == [1, 2, 3]
+    node.close()
+
+
+def test_an_answer_that_cannot_be_read_fails_its_request_alone() -> None:
+    async def scenario() -> tuple[object, object]:
+        reader = asyncio.StreamReader()
+        stream = mock.Mock(spec=asyncio.StreamWriter)
+        connection = writer._Connection(reader, stream)
+        loop = asyncio.get_running_loop()
+        broken, fine = loop.create_future(), loop.create_future()
+        connection.waiting.update({1: broken, 2: fine})
+        garbage, good = b"not a pickle", pickle.dumps(AlreadyExistsError("account", "account", "a", 3))
+        reader.feed_data(writer.HEADER.pack(1, len(garbage)) + garbage + writer.HEADER.pack(2, len(good)) + good)
+        reader.feed_eof()
+        await connection.answers
+        return broken.result(), fine.result()
+
+    broken, fine = asyncio.run(scenario())
+    assert isinstance(broken, RuntimeError) and "could not be read" in str(broken)
+    assert isinstance(fine, AlreadyExistsError) and fine.name == "a"
+
+
+def test_a_writer_that_does_not_answer_is_unavailable_after_the_timeout(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async def read_and_never_answer(reader: asyncio.StreamReader, _: asyncio.StreamWriter) -> None:
+            await reader.read()
+
+        path = str(tmp_path / "socket")
+        server = await asyncio.start_unix_server(read_and_never_answer, path)
+        client = writer.WriterClient(path, timeout=0.2)
+        envelope = Envelope("application/vnd.carbon-registry.statement+json", b"{}", ())
+        try:
+            with pytest.raises(WriterUnavailableError, match=r"did not answer within 0\.2 s"):
+                await client.submit(envelope)
+        finally:
+            await client.close()
+            server.close()
+
+    asyncio.run(scenario())
