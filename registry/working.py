@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sortedcontainers import SortedDict
 from sqlalchemy.engine import Connection
 
-from ledger.database import driver_sql, insert_rows
+from ledger.database import delete_rows, driver_sql, insert_rows
 from registry.errors import UnknownError
 from registry.schema import (
     account_keys,
@@ -354,7 +354,7 @@ class WorkingState:
         for number, index in self.cache.blocks.items():
             deletes, inserts = index.take_changes()
             if deletes:
-                self.conn.exec_driver_sql(driver_sql(self.conn, _DELETE_BLOCK), [(f,) for f in deletes])
+                delete_rows(self.conn, blocks, blocks.c.first.name, deletes)
             if inserts:
                 insert_rows(self.conn, blocks, inserts)
             if supply := index.take_supply():
@@ -379,9 +379,6 @@ def _insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) 
         return
     columns = [c.name for c in table.columns]
     insert_rows(conn, table, [tuple(row[c] for c in columns) for row in rows])
-
-
-_DELETE_BLOCK = f"DELETE FROM {blocks.name} WHERE first = ?"
 
 
 _ACCOUNT = sa.select(accounts.c.id, accounts.c.role, accounts.c.name, accounts.c.opened_at).where(
