@@ -13,7 +13,7 @@ the facts a caller needs as attributes::
     ├── ReplayError              a log entry cannot be applied on replay: state cannot be rebuilt
     ├── StateMismatchError       the state tables differ from what the log replays to
     ├── StatementError           a signed net-emissions statement does not verify (registry.attestation)
-    ├── WriterUnavailableError   the writer process cannot be reached (registry.writer)
+    ├── WriterUnavailableError   the writer is closed, or its process cannot be reached (registry.writer)
     └── ConflictError            the event conflicts with current state
         ├── NotHolderError       the units are held by someone else (or were moved meanwhile)
         ├── UnitsRetiredError    the units were retired: they never move again
@@ -324,7 +324,8 @@ class StatementError(RegistryError):
 
 
 class WriterUnavailableError(RegistryError):
-    """The writer process (registry.writer) cannot be reached, or went away before it answered.
+    """The registry's writer cannot take the event: it is closed or closing, or its process
+    (registry.writer) cannot be reached or went away before it answered.
 
     The event may or may not have been accepted: resubmitting it is safe (an accepted event
     answers with its original index).

@@ -273,7 +273,12 @@ def _page(items: list[Row], limit: int, key: str) -> Row:
 
 
 _BLOCK_COLUMNS = (
-    *(blocks.c[name] for name in ("first", "last", "batch", "holder", "status", "since")),
+    blocks.c.first,
+    blocks.c.last,
+    blocks.c.batch,
+    blocks.c.holder,
+    blocks.c.status,
+    blocks.c.since,
     batches.c.project,
     batches.c.vintage,
 )

@@ -27,7 +27,7 @@ from ledger.dsse import Envelope
 from ledger.errors import EntryError, PublishError
 from ledger.sequencer import Batch, Sequencer
 from registry import replay
-from registry.errors import InvalidEventError, RegistryError
+from registry.errors import InvalidEventError, RegistryError, WriterUnavailableError
 from registry.intake import Intake, Prepared
 from registry.position import Position
 from registry.schema import record_applied
@@ -79,11 +79,14 @@ class Registry:
         return self.enqueue(envelope).result()
 
     def enqueue(self, envelope: Envelope) -> Future[Applied]:
-        """Queue ``envelope`` for the next group commit; the future holds what :meth:`submit` returns or raises."""
+        """Queue ``envelope`` for the next group commit; the future holds what :meth:`submit` returns or raises.
+
+        Raises :class:`WriterUnavailableError` once the registry is closed (nothing is queued).
+        """
         outcome: Future[Applied] = Future()
         with self._queued:
             if self._closing:
-                raise RuntimeError("the registry is closed")
+                raise WriterUnavailableError("the registry is closed: it takes no more events")
             self._queue.append((envelope, outcome))
             if self._committer is None or not self._committer.is_alive():
                 self._committer = threading.Thread(target=self._commit_queued, name="committer", daemon=True)

@@ -104,7 +104,6 @@ class WriterServer:
         self.listener.bind(path)
         self.listener.listen(64)
         self.listener.settimeout(0.5)  # so that serve() notices stop() and a vanished parent
-        self._stopping = False
 
     def serve(self, stop: threading.Event, parent: int | None = None) -> None:
         """Accept workers until ``stop`` is set, or until process ``parent`` is no longer ours."""
@@ -115,7 +114,6 @@ class WriterServer:
                 continue
             conn.settimeout(None)
             threading.Thread(target=self._serve_worker, args=(conn,), name="writer-conn", daemon=True).start()
-        self._stopping = True  # what still arrives is refused as unavailable, not as a failure
         self.listener.close()
 
     def _serve_worker(self, conn: socket.socket) -> None:
@@ -128,9 +126,8 @@ class WriterServer:
                 number, body = message
                 try:
                     queued = self.node.registry.enqueue(Envelope.from_json(json.loads(body)))
-                except Exception as exc:
-                    closing = self._stopping and isinstance(exc, RuntimeError)
-                    answers.put((number, WriterUnavailableError("the writer is stopping") if closing else exc))
+                except Exception as exc:  # a malformed envelope, or a registry that is closing
+                    answers.put((number, exc))
                     continue
                 queued.add_done_callback(lambda done, n=number: answers.put((n, done)))  # type: ignore[misc]
         except OSError:  # ConnectionError included: the worker went away or broke the framing

@@ -134,12 +134,26 @@ def test_a_writer_gone_answers_503_and_writes_nothing(
 ) -> None:
     root, node, operator = registry_root
     with writer_serving(root, database_cli_url) as path:
-        pass  # the writer has stopped and its socket is gone
-    client = TestClient(create_app(node, writer=writer.WriterClient(path)))
-    response = client.post("/v1/events", content=json.dumps(opening(node, operator, "buyer-a").to_json()))
+        client = TestClient(create_app(node, writer=writer.WriterClient(path)))
+        before = client.post("/v1/events", content=json.dumps(opening(node, operator, "buyer-a").to_json()))
+        assert before.status_code == 201, before.text
+    # The writer has stopped and its socket is gone: the same worker's next write is refused.
+    response = client.post("/v1/events", content=json.dumps(opening(node, operator, "buyer-b").to_json()))
     assert response.status_code == 503, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["type"] == "/problems/writer-unavailable"
+    assert node.store.head()[0] == 2
+    assert client.get("/v1/accounts/buyer-b").status_code == 404
+    node.close()
+
+
+def test_a_closed_registry_takes_no_event_and_says_it_is_unavailable(
+    registry_root: tuple[Path, Node, SignerKey],
+) -> None:
+    _, node, operator = registry_root
+    node.registry.close()
+    with pytest.raises(WriterUnavailableError, match="closed"):
+        node.registry.enqueue(opening(node, operator, "buyer-a"))
     assert node.store.head()[0] == 1
     node.close()
 
