@@ -11,6 +11,7 @@ concurrent writers queue instead of failing half-way. PostgreSQL keeps its defau
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -51,21 +52,39 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: list[tuple[Any, ...]
 
     For the hot tables: plain values (ints, strings, bytes) need none of SQLAlchemy's per-row
     parameter processing, which would cost more than the insert. SQLite steps one prepared
-    statement per row (the driver's executemany, in process); PostgreSQL gets one statement of
-    many rows, since each row of an executemany costs the server a bind and an execute of its
-    own (the writer's inserts were a quarter of its time under load).
+    statement per row (the driver's executemany, in process). PostgreSQL gets one statement
+    with an array per column (``INSERT … SELECT FROM unnest(…)``): each row of an executemany
+    would cost the server a bind and an execute of its own, and a statement of many ``VALUES``
+    rows has a text that changes with the row count, which psycopg parses afresh every time.
     """
-    columns = [c.name for c in table.columns]
-    into = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
-    row = f"({', '.join('?' * len(columns))})"
-    if conn.dialect.paramstyle == "qmark":
-        conn.exec_driver_sql(into + row, rows)
+    if not rows:
         return
-    per_statement = _MAX_PARAMETERS // len(columns)
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start : start + per_statement]
-        values = ", ".join([row] * len(chunk))
-        conn.exec_driver_sql(driver_sql(conn, into + values), tuple(v for r in chunk for v in r))
+    if conn.dialect.paramstyle == "qmark":
+        columns = ", ".join(c.name for c in table.columns)
+        conn.exec_driver_sql(
+            f"INSERT INTO {table.name} ({columns}) VALUES ({', '.join('?' * len(table.columns))})", rows
+        )
+        return
+    conn.exec_driver_sql(_unnest_insert(conn.dialect, table), tuple(list(column) for column in zip(*rows, strict=True)))
+
+
+def _unnest_insert(dialect: sa.Dialect, table: sa.Table) -> str:
+    """``INSERT INTO table (…) SELECT * FROM unnest(%b::type[], …)``, one array per column.
+
+    The arrays travel in binary (``%b``): in text, psycopg quotes each element in Python.
+    """
+    key = (dialect.name, table)
+    if (statement := _UNNEST_INSERTS.get(key)) is None:
+        columns = ", ".join(c.name for c in table.columns)
+        # Arrays of the base types: a cast to VARCHAR(n) would cut a longer string short, while
+        # the INSERT's own assignment to the column refuses it, as a row of VALUES would be.
+        arrays = ", ".join(f"%b::{_LENGTH.sub('', c.type.compile(dialect=dialect))}[]" for c in table.columns)
+        statement = _UNNEST_INSERTS[key] = f"INSERT INTO {table.name} ({columns}) SELECT * FROM unnest({arrays})"
+    return statement
+
+
+_UNNEST_INSERTS: dict[tuple[str, sa.Table], str] = {}
+_LENGTH = re.compile(r"\(.*\)")
 
 
 def delete_rows(conn: sa.Connection, table: sa.Table, column: str, keys: list[Any]) -> None:
@@ -75,10 +94,6 @@ def delete_rows(conn: sa.Connection, table: sa.Table, column: str, keys: list[An
         conn.exec_driver_sql(f"DELETE FROM {table.name} WHERE {column} = ?", [(k,) for k in keys])
         return
     conn.exec_driver_sql(f"DELETE FROM {table.name} WHERE {column} = ANY(%s)", (list(keys),))
-
-
-_MAX_PARAMETERS = 65_535
-"""PostgreSQL's wire protocol counts a statement's parameters in 16 bits."""
 
 
 def driver_rows(conn: sa.Connection, statement: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:

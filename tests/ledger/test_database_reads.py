@@ -1,10 +1,11 @@
-"""Plain-tuple reads on the driver's cursor, and connections whose statements each commit alone."""
+"""Plain-tuple reads and bulk inserts on the driver's cursor, and connections whose statements each commit alone."""
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
-from ledger.database import create_engine, driver_rows, is_sqlite, statement_snapshots
+from ledger.database import create_engine, driver_rows, insert_rows, is_sqlite, statement_snapshots
 
 
 def _engine(database_url: tuple[str, str | None]) -> sa.Engine:
@@ -44,4 +45,39 @@ def test_statement_snapshots_begin_no_transaction_and_leave_the_pool_as_it_was(
     with engine.connect() as conn:  # the same pooled connection, as the next request gets it
         assert conn.execute(sa.text("SELECT count(*) FROM t")).scalar_one() == 3
         assert _in_transaction(conn)  # BEGIN as before: a snapshot for the whole read
+    engine.dispose()
+
+
+def test_insert_rows_writes_each_value_as_given(database_url: tuple[str, str | None]) -> None:
+    url, schema = database_url
+    engine = create_engine(url, schema=schema)
+    table = sa.Table(
+        "bulk",
+        sa.MetaData(),
+        sa.Column("n", sa.BigInteger, primary_key=True),
+        sa.Column("name", sa.String(50), nullable=True),
+        sa.Column("data", sa.LargeBinary, nullable=False),
+        sa.Column("small", sa.Integer, nullable=True),
+    )
+    table.create(engine)
+    rows = [
+        (2**53, 'quote " comma, brace {} and \\ backslash', b"\x00\xff{}", 0),
+        (1, None, b"", None),  # NULLs, and an empty byte string that is not NULL
+        (-(2**40), "NULL", b"NULL", -7),  # the word NULL is text, not a null
+    ]
+    with engine.begin() as conn:
+        insert_rows(conn, table, [])  # nothing to write: no statement
+        insert_rows(conn, table, rows)
+        insert_rows(conn, table, [(n, f"row {n}", bytes([n % 256]), n) for n in range(10, 1010)])  # a batch's worth
+    with engine.connect() as conn:
+        stored = [
+            (n, name, bytes(data), small) for n, name, data, small in conn.execute(sa.select(table).order_by(table.c.n))
+        ]
+    assert stored[0] == rows[2] and stored[1] == rows[1] and stored[-1] == rows[0]
+    assert stored[2:-1] == [(n, f"row {n}", bytes([n % 256]), n) for n in range(10, 1010)]
+    if not is_sqlite(engine):  # (SQLite keeps strings of any length)
+        with pytest.raises(sa.exc.DBAPIError), engine.begin() as conn:  # too long: refused, never cut short
+            insert_rows(conn, table, [(5, "x" * 51, b"", None)])
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == len(stored)
     engine.dispose()
