@@ -18,8 +18,8 @@ request awaits its outcome without holding a thread.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Generator, Iterable, Sequence
+from concurrent.futures import Future
 
 from sqlalchemy.engine import Engine
 
@@ -28,7 +28,7 @@ from ledger.errors import EntryError, PublishError
 from ledger.sequencer import Batch, Sequencer
 from registry import replay
 from registry.errors import InvalidEventError, RegistryError, WriterUnavailableError
-from registry.intake import Intake, Prepared
+from registry.intake import Checking, Intake, Prepared
 from registry.position import Position
 from registry.schema import record_applied
 from registry.state import Applied, apply_or_undo, find_duplicate
@@ -147,19 +147,23 @@ class Registry:
         """Apply events in order in one transaction; return each one's outcome, in order."""
         return self._commit(self._prepare(envelopes))
 
-    def submit_stream(self, batches: Iterable[Sequence[Envelope]]) -> Iterator[list[Applied | RegistryError]]:
-        """Like :meth:`submit_many` for each batch in turn, verifying the next batch while this one commits."""
-        iterator = iter(batches)
-        first = next(iterator, None)
-        if first is None:
-            return
-        with ThreadPoolExecutor(1, thread_name_prefix="prepare") as ahead:
-            future = ahead.submit(self._prepare, first)
-            for following in iterator:
-                prepared = future.result()
-                future = ahead.submit(self._prepare, following)
-                yield self._commit(prepared)
-            yield self._commit(future.result())
+    def submit_stream(
+        self, batches: Iterable[Sequence[Envelope]]
+    ) -> Generator[list[Applied | RegistryError], None, None]:
+        """Like :meth:`submit_many` for each batch in turn, checking the next batch while this one commits."""
+        checking: Checking | None = None
+        try:
+            for batch in batches:
+                ready = checking.result() if checking is not None else None
+                checking = self._intake.start(batch)  # after collecting: one batch has the workers at a time
+                if ready is not None:
+                    yield self._commit(ready)
+            if checking is not None:
+                ready, checking = checking.result(), None
+                yield self._commit(ready)
+        finally:
+            if checking is not None:
+                checking.result()  # a batch keeps the workers until it is collected
 
     def _commit(self, prepared: list[Prepared | RegistryError]) -> list[Applied | RegistryError]:
         """Apply prepared events under the sequencer's lock and commit them with their log entries."""
