@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +18,7 @@ from ledger.keys import ALG_COSIGNATURE_V1, ALG_ED25519, SignerKey
 from ledger.note import parse as parse_note
 from ledger.receipt import Receipt, verify_receipt
 from ledger.trust_policy import Policy
+from registry import heap
 from registry.datadir import DEFAULT_ORIGIN, DataDir, DataDirError, write_secret
 from registry.demo import build_demo
 from registry.errors import RegistryError
@@ -134,9 +134,7 @@ def serve(
             console.print(f"serving {data_dir} at http://{host}:{port} with {workers} workers")
             serve_factory.serve_workers(host, port, workers)
             return
-        # What is loaded now lives as long as the process: keep it out of every future collection
-        # (the write path allocates briskly, and full collections would rescan it each time).
-        gc.freeze()
+        heap.settle()  # what is loaded now lives as long as the process
         console.print(f"serving {data_dir} at http://{host}:{port} (log {node.sequencer.origin})")
         app = create_app(node, writer=writer.WriterClient(socket_path))
         uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -8,7 +8,6 @@ events to the one writer process that ``registry serve`` started (registry.write
 
 from __future__ import annotations
 
-import gc
 import os
 import socket
 from pathlib import Path
@@ -18,6 +17,7 @@ from fastapi import FastAPI
 from uvicorn.supervisors import Multiprocess
 
 from api.app import create_app
+from registry import heap
 from registry.node import open_node
 from registry.writer import WriterClient
 
@@ -36,7 +36,7 @@ def create_from_environment() -> FastAPI:
     registry once before starting workers, so a bad directory is reported there first.
     """
     node = open_node(Path(os.environ[DATA_DIR_VARIABLE]), database_url=os.environ.get(DATABASE_URL_VARIABLE) or None)
-    gc.freeze()  # as `registry serve` does: what is loaded now lives as long as the worker
+    heap.settle()  # as `registry serve` does: what is loaded now lives as long as the worker
     return create_app(node, writer=WriterClient(os.environ[WRITER_VARIABLE]))
 
 

@@ -22,7 +22,6 @@ when the process that started it has gone.
 from __future__ import annotations
 
 import asyncio
-import gc
 import itertools
 import json
 import os
@@ -44,6 +43,7 @@ from typing import IO, Any
 
 from ledger.dsse import Envelope
 from ledger.errors import LedgerError
+from registry import heap
 from registry.datadir import DataDirError
 from registry.errors import RegistryError, WriterUnavailableError
 from registry.node import Node, Receipted, open_node
@@ -320,7 +320,7 @@ def main(argv: list[str]) -> None:
         node = open_node(Path(root), database_url=database_url or None)
     except (DataDirError, LedgerError, RegistryError) as exc:
         raise SystemExit(str(exc)) from None  # the message alone: running() reports it
-    gc.freeze()  # as `registry serve` does: what is loaded now lives as long as the process
+    heap.settle()  # as `registry serve` does: what is loaded now lives as long as the process
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):  # SIGINT: when run by hand
         signal.signal(signum, lambda *_: stop.set())

@@ -43,7 +43,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ledger import dsse
 from ledger.keys import SignerKey
-from registry import commands, eligibility
+from registry import commands, eligibility, heap
 from registry.errors import BlockedByFindingsError
 from registry.lineage import Lineage
 from registry.node import Node
@@ -334,7 +334,7 @@ def run(db: str, plan: Plan) -> None:
             print(" " * 40, file=sys.stderr, end="\r")
             if db == "postgresql":
                 analyse(node.engine)
-            gc.freeze()  # as `registry serve` does once the registry is loaded (the graph is built later)
+            heap.settle()  # as `registry serve` does once the registry is loaded (the graph is built later)
             measure(node, plan, filled, db)
             node.close()
         finally:

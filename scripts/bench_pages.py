@@ -17,7 +17,6 @@ timed.
 from __future__ import annotations
 
 import argparse
-import gc
 import random
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from httpx import Response
 
 from api.app import create_app
 from ledger.keys import SignerKey
-from registry import demo, queries, serials
+from registry import demo, heap, queries, serials
 from registry.node import Node
 from registry.serials import SerialRange
 
@@ -153,7 +152,7 @@ def main() -> None:
         print(
             f"{db}: {seeded + 1:,} blocks in the bench batch and the demo, filled in {time.perf_counter() - began:.0f}s"
         )
-        gc.freeze()  # as `registry serve` does once the registry is loaded
+        heap.settle()  # as `registry serve` does once the registry is loaded
         measure(node, pages(node, batch, seeded, travelled), max(args.requests, 50), db)
         node.close()
 

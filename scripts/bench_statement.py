@@ -28,7 +28,6 @@ transaction ended between calls, as a request's is):
 from __future__ import annotations
 
 import argparse
-import gc
 import random
 import statistics
 import sys
@@ -46,7 +45,7 @@ from bench_registry import BATCH, HOLDERS, ORIGIN, open_registry, sign_all, subm
 
 from ledger import canonical, dsse
 from ledger.keys import SignerKey
-from registry import balance, commands, queries
+from registry import balance, commands, heap, queries
 from registry.node import Node
 from registry.schema import batches, blocks, claims, projects, registry_head
 from registry.serials import SerialRange
@@ -550,7 +549,7 @@ def run(db: str, plan: Plan) -> None:
             if db == "postgresql":
                 analyse(node.engine)
             filled_in = time.perf_counter() - began
-            gc.freeze()  # as `registry serve` does once the registry is loaded
+            heap.settle()  # as `registry serve` does once the registry is loaded
             measure(node, plan, expected, db, filled_in)
             node.close()
         finally:
