@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sortedcontainers import SortedDict
 from sqlalchemy.engine import Connection
 
-from ledger.database import delete_rows, driver_sql, insert_rows
+from ledger.database import delete_rows, insert_rows, rows_with_keys
 from registry.errors import UnknownError
 from registry.schema import (
     account_keys,
@@ -301,11 +301,10 @@ class WorkingState:
         """Look up many event ids in one query (a batch's idempotency checks)."""
         ids = [i for i in event_ids if i not in self._event_ids]
         self._event_ids.update(dict.fromkeys(ids))
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            query = f"SELECT id, idx, digest FROM {events.name} WHERE id IN ({', '.join('?' * len(chunk))})"
-            for event_id, index, digest in self.conn.exec_driver_sql(driver_sql(self.conn, query), tuple(chunk)):
-                self._event_ids[event_id] = (index, bytes(digest))
+        for event_id, index, digest in rows_with_keys(
+            self.conn, f"SELECT id, idx, digest FROM {events.name}", "id", ids
+        ):
+            self._event_ids[event_id] = (index, bytes(digest))
 
     # --- writes --------------------------------------------------------------------------------
 

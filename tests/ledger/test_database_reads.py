@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from ledger.database import create_engine, driver_rows, insert_rows, is_sqlite, statement_snapshots
+from ledger.database import create_engine, driver_rows, insert_rows, is_sqlite, rows_with_keys, statement_snapshots
 
 
 def _engine(database_url: tuple[str, str | None]) -> sa.Engine:
@@ -80,4 +80,17 @@ def test_insert_rows_writes_each_value_as_given(database_url: tuple[str, str | N
             insert_rows(conn, table, [(5, "x" * 51, b"", None)])
         with engine.connect() as conn:
             assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == len(stored)
+    engine.dispose()
+
+
+def test_rows_with_keys_finds_each_key_once_however_many_are_asked(database_url: tuple[str, str | None]) -> None:
+    engine = _engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO t (n, name) VALUES (:n, 'n')"), [{"n": n} for n in range(4, 1204)])
+    keys = [*range(0, 1300, 2), 2]  # 651 keys (more than one SQLite chunk), some absent, one twice
+    with engine.connect() as conn:
+        found = rows_with_keys(conn, "SELECT n, name FROM t", "n", keys)
+        assert rows_with_keys(conn, "SELECT n, name FROM t", "n", []) == []
+    assert sorted(n for n, _ in found) == list(range(2, 1204, 2))
+    assert (2, "two") in found
     engine.dispose()
