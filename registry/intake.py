@@ -18,12 +18,14 @@ applies events (a hand-over can take the whole switch interval, 5 ms).
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from multiprocessing.reduction import ForkingPickler
 from typing import Any, cast
 
 from sqlalchemy.engine import Engine
@@ -44,8 +46,6 @@ PROCESS_BATCH = 256
 Checked = tuple[str, Any, Any]
 """What a worker returns for one envelope, in picklable values: ("ok", event, verified key
 ids) or ("refused", the InvalidEventError or UnauthorisedError, None)."""
-
-Task = tuple[Sequence[Envelope], Mapping[str, bytes]]
 
 
 @dataclass(frozen=True)
@@ -143,70 +143,89 @@ class Intake:
         if len(envelopes) < INLINE_BATCH:
             results = check_all(envelopes, known)
             return Checking(envelopes, known, lambda: results)
-        # One task per worker, not per envelope: hand-offs cost more than they save.
-        size = -(-len(envelopes) // self.workers)
-        tasks = [(envelopes[i : i + size], known) for i in range(0, len(envelopes), size)]
-        if len(envelopes) >= PROCESS_BATCH and (collect := self._processes.send(tasks)) is not None:
+        if len(envelopes) >= PROCESS_BATCH and (collect := self._processes.send(envelopes, known)) is not None:
             return Checking(envelopes, known, collect)
-        futures = [self._threads.submit(check_all, *task) for task in tasks]
+        # One task per thread, not per envelope: hand-offs cost more than they save.
+        size = -(-len(envelopes) // self.workers)
+        futures = [
+            self._threads.submit(check_all, envelopes[i : i + size], known) for i in range(0, len(envelopes), size)
+        ]
         return Checking(envelopes, known, lambda: [r for future in futures for r in future.result()])
 
 
 class _Processes:
-    """Worker processes (spawned), each with a pipe of its own and at most one task in it.
+    """Worker processes (spawned), each with a pipe of its own, sharing a batch by chunks.
 
-    One batch has them at a time: :meth:`send` reserves them and the collect function it
-    returns frees them. A worker that dies loses no envelope: its task is checked on the
-    collecting thread, and fresh workers are started for the next batch.
+    Every worker is sent the whole batch, then one token per chunk goes into a pipe that the
+    workers share, and each worker takes tokens (a byte, the chunk's number) until none is
+    left; the thread that collects the batch takes them too, once it has nothing else to do.
+    So the batch is done when its last chunk is, whichever worker was slowed (two workers and
+    a writer on two cores: the scheduler runs one of the three at half speed). A token is
+    read whole or not at all, and a worker that dies holds no lock. Each worker answers with
+    the chunks it checked; a chunk that no answer holds — its worker died — is checked by the
+    collector, and fresh workers are started for the next batch. One batch has the workers at
+    a time: :meth:`send` reserves them and the collect function it returns frees them.
     """
 
     def __init__(self, count: int) -> None:
         self._count = count
         self._reserved = threading.Lock()
         self._workers: list[tuple[BaseProcess, Connection]] = []
+        self._tokens: tuple[Connection, Connection] | None = None  # (read end, write end)
 
-    def send(self, tasks: Sequence[Task]) -> Callable[[], list[Checked]] | None:
-        """Hand each task to a worker and return the function that collects the answers, in
-        task order; None (nothing sent) if another batch has the workers."""
+    def send(self, envelopes: Sequence[Envelope], known: Mapping[str, bytes]) -> Callable[[], list[Checked]] | None:
+        """Hand the batch to the workers and return the function that collects the results, in
+        order; None (nothing sent) if another batch has the workers."""
         if not self._reserved.acquire(blocking=False):
             return None
         try:
-            if len(self._workers) < len(tasks):
+            if not self._workers:
                 self._start()
-            sent = [_send(conn, task) for (_, conn), task in zip(self._workers, tasks, strict=False)]
+            assert self._tokens is not None
+            size = _chunk_size(len(envelopes))
+            task = ForkingPickler.dumps((envelopes, known, size))  # pickled once for all the workers
+            sent = [_send(conn, task) for _, conn in self._workers]
+            os.write(self._tokens[1].fileno(), bytes(range(-(-len(envelopes) // size))))
         except BaseException:
             self._stop()  # some workers may hold a task whose answer no one will read
             self._reserved.release()
             raise
-        return lambda: self._collect(tasks, sent)
+        return lambda: self._collect(envelopes, known, size, sent)
 
     def close(self) -> None:
         """Stop the workers (they also stop by themselves when this process ends)."""
         self._stop()
 
-    def _collect(self, tasks: Sequence[Task], sent: list[bool]) -> list[Checked]:
+    def _collect(
+        self, envelopes: Sequence[Envelope], known: Mapping[str, bytes], size: int, sent: list[bool]
+    ) -> list[Checked]:
+        assert self._tokens is not None
+        chunks: dict[int, list[Checked]] = {}
         try:
-            answers = [_receive(conn) if ok else None for (_, conn), ok in zip(self._workers, sent, strict=False)]
+            for chunk in _tokens(self._tokens[0]):  # help with what is left
+                chunks[chunk] = check_all(envelopes[chunk * size : (chunk + 1) * size], known)
+            answers = [_receive(conn) if ok else None for (_, conn), ok in zip(self._workers, sent, strict=True)]
         finally:
             self._reserved.release()
         if None in answers:
             self._stop()  # a worker died: the next batch starts new ones
-        results: list[Checked] = []
-        for task, answer in zip(tasks, answers, strict=True):
-            if answer is None:
-                results.extend(check_all(*task))
-            elif isinstance(answer, BaseException):
+        for answer in answers:
+            if isinstance(answer, BaseException):
                 raise answer  # every answer is read first, so the pipes hold nothing stale
-            else:
-                results.extend(answer)
+            chunks.update(answer or {})
+        results: list[Checked] = []
+        for chunk in range(-(-len(envelopes) // size)):
+            part = chunks.get(chunk)
+            results.extend(part if part is not None else check_all(envelopes[chunk * size : (chunk + 1) * size], known))
         return results
 
     def _start(self) -> None:
-        self._stop()
         context = multiprocessing.get_context("spawn")
+        self._tokens = context.Pipe(duplex=False)
+        os.set_blocking(self._tokens[0].fileno(), False)  # an empty pipe: no chunk left
         for _ in range(self._count):
             ours, theirs = context.Pipe()
-            process = context.Process(target=_serve, args=(theirs,), name="intake", daemon=True)
+            process = context.Process(target=_serve, args=(theirs, self._tokens[0]), name="intake", daemon=True)
             process.start()
             theirs.close()
             self._workers.append((process, ours))
@@ -220,10 +239,37 @@ class _Processes:
             if process.is_alive():
                 process.kill()
                 process.join()
+        if self._tokens is not None:
+            for end in self._tokens:
+                end.close()
+            self._tokens = None
 
 
-def _serve(conn: Connection) -> None:
-    """A worker process: check the tasks that arrive until told to stop (None) or the pipe closes."""
+CHUNK = 16
+"""Envelopes in a chunk of a batch checked by the workers (about 2 ms of work): small enough
+that the last chunk keeps no one waiting long, large enough that taking one costs nothing."""
+
+
+def _chunk_size(count: int) -> int:
+    """:data:`CHUNK`, or more for a batch so large that its chunks would not be numbered by a byte."""
+    return max(CHUNK, -(-count // 256))
+
+
+def _tokens(tokens: Connection) -> Iterator[int]:
+    """Take chunk numbers from the shared token pipe until it is empty."""
+    while True:
+        try:
+            token = os.read(tokens.fileno(), 1)
+        except BlockingIOError:
+            return
+        if not token:
+            return
+        yield token[0]
+
+
+def _serve(conn: Connection, tokens: Connection) -> None:
+    """A worker process: check chunks of each batch that arrives, until told to stop (None)
+    or the pipe closes; answer with the chunks it checked, by number."""
     while True:
         try:
             task = conn.recv()
@@ -231,9 +277,12 @@ def _serve(conn: Connection) -> None:
             return
         if task is None:
             return
-        answer: list[Checked] | BaseException
+        envelopes, known, size = task
+        answer: dict[int, list[Checked]] | BaseException
         try:
-            answer = check_all(*task)
+            answer = {
+                chunk: check_all(envelopes[chunk * size : (chunk + 1) * size], known) for chunk in _tokens(tokens)
+            }
         except Exception as exc:  # raised again where the batch is collected
             answer = exc
         try:
@@ -246,18 +295,21 @@ def _serve(conn: Connection) -> None:
 
 
 def _send(conn: Connection, message: object) -> bool:
-    """Send ``message``; False if the worker at the other end is gone."""
+    """Send ``message`` (bytes are sent as they are); False if the worker at the other end is gone."""
     try:
-        conn.send(message)
+        if isinstance(message, bytes | memoryview):
+            conn.send_bytes(message)
+        else:
+            conn.send(message)
     except (BrokenPipeError, ConnectionResetError, EOFError, OSError):
         return False
     return True
 
 
-def _receive(conn: Connection) -> list[Checked] | BaseException | None:
+def _receive(conn: Connection) -> dict[int, list[Checked]] | BaseException | None:
     """The worker's answer, or None if it died before giving one (or gave one that does not unpickle)."""
     try:
-        return cast(list[Checked] | BaseException, conn.recv())
+        return cast(dict[int, list[Checked]] | BaseException, conn.recv())
     except Exception:
         return None
 
