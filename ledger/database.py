@@ -12,7 +12,9 @@ concurrent writers queue instead of failing half-way. PostgreSQL keeps its defau
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -40,7 +42,40 @@ def create_engine(url: str, *, schema: str | None = None, **kwargs: Any) -> Engi
     # Ten kept (a server's request threads reuse them), thirty more under load.
     if "poolclass" not in kwargs:
         kwargs = {"pool_size": 10, "max_overflow": 30, **kwargs}
-    return sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True, **kwargs)
+    engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
+    sa.event.listen(engine, "checkin", _note_returned)
+    sa.event.listen(engine, "checkout", _ping_if_idle)
+    return engine
+
+
+IDLE_PING = 1.0
+"""Seconds a pooled PostgreSQL connection may rest before it is pinged again on checkout."""
+
+
+def _note_returned(_dbapi_connection: Any, record: Any) -> None:
+    record.info["returned_at"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    # A connection that rested may have been closed by the server (a restart, an idle timeout):
+    # ping it, and on failure let the pool replace it (SQLAlchemy's pessimistic disconnect
+    # handling: DisconnectionError makes the pool retry with a fresh connection). One used
+    # within the last second is taken as it is: pinging it too (pool_pre_ping) cost every
+    # checkout a round trip, the writer's two a batch and every read one more. Should the
+    # server go away within that second, the statement fails, SQLAlchemy recognises the
+    # disconnect and drops the whole pool, and the next checkout connects afresh.
+    returned = record.info.get("returned_at")
+    if returned is not None and time.monotonic() - returned < IDLE_PING:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+        dbapi_connection.rollback()  # end the transaction the ping began: the caller begins its own
+    except Exception as exc:
+        raise sa.exc.DisconnectionError(f"a pooled connection failed its ping: {exc}") from exc
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -85,6 +120,23 @@ def _unnest_insert(dialect: sa.Dialect, table: sa.Table) -> str:
 
 _UNNEST_INSERTS: dict[tuple[str, sa.Table], str] = {}
 _LENGTH = re.compile(r"\(.*\)")
+
+
+@contextmanager
+def pipelined(conn: sa.Connection) -> Iterator[None]:
+    """Send the statements run inside without waiting for each one's answer (PostgreSQL).
+
+    For writes whose results no one reads: psycopg's pipeline mode sends each statement at
+    once and reads every answer at the end, so a batch's dozen INSERTs, UPDATEs and DELETEs
+    cost one round trip instead of one each. A statement that fails raises at the end, as the
+    driver's own error (SQLAlchemy saw the statement sent, not its failure), and the
+    transaction must be rolled back. SQLite runs in process: nothing to save.
+    """
+    if conn.dialect.paramstyle == "qmark":
+        yield
+        return
+    with conn.connection.driver_connection.pipeline():  # type: ignore[union-attr]
+        yield
 
 
 def delete_rows(conn: sa.Connection, table: sa.Table, column: str, keys: list[Any]) -> None:

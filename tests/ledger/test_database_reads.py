@@ -1,11 +1,23 @@
-"""Plain-tuple reads and bulk inserts on the driver's cursor, and connections whose statements each commit alone."""
+"""Plain-tuple reads, bulk inserts and lookups on the driver's cursor, statements that each commit alone,
+and pooled PostgreSQL connections pinged only after a rest."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from ledger.database import create_engine, driver_rows, insert_rows, is_sqlite, rows_with_keys, statement_snapshots
+from ledger.database import (
+    IDLE_PING,
+    create_engine,
+    driver_rows,
+    insert_rows,
+    is_sqlite,
+    rows_with_keys,
+    statement_snapshots,
+)
+from tests.conftest import fresh_database
 
 
 def _engine(database_url: tuple[str, str | None]) -> sa.Engine:
@@ -94,3 +106,21 @@ def test_rows_with_keys_finds_each_key_once_however_many_are_asked(database_url:
     assert sorted(n for n, _ in found) == list(range(2, 1204, 2))
     assert (2, "two") in found
     engine.dispose()
+
+
+def test_a_postgresql_connection_that_rested_is_pinged_and_replaced_when_dead(tmp_path: Path) -> None:
+    with fresh_database("postgresql", tmp_path) as (url, schema):
+        engine = create_engine(url, schema=schema, pool_size=1, max_overflow=0)
+        with engine.connect() as conn:
+            first = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        with engine.connect() as conn:  # used a moment ago: taken as it is, unpinged
+            assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() == first
+        admin = create_engine(url)
+        with admin.begin() as conn:
+            assert conn.exec_driver_sql("SELECT pg_terminate_backend(%s)", (first,)).scalar_one()
+        admin.dispose()
+        (record,) = engine.pool._pool.queue  # type: ignore[attr-defined]
+        record.info["returned_at"] -= IDLE_PING  # as if it had rested
+        with engine.connect() as conn:  # its ping fails, and the pool connects afresh
+            assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != first
+        engine.dispose()
