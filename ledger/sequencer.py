@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ledger.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint, sign_checkpoint
-from ledger.database import insert_rows, is_sqlite
+from ledger.database import insert_rows, is_sqlite, pipelined
 from ledger.dsse import Envelope
 from ledger.entry import LogEntry, format_time
 from ledger.errors import EntryError, ForkError, ProofError, PublishError, StoreBehindError
@@ -252,7 +252,8 @@ class Sequencer:
                     self._state = TreeState.load(conn, self.store, size)  # another writer moved on
                 batch = Batch(conn, size, format_time(self._clock()))
                 yield batch
-                state = self._write(conn, batch.entries)
+                with pipelined(conn):  # its writes need no answers: one round trip for all
+                    state = self._write(conn, batch.entries)
             self._state = state
             if batch.entries:
                 try:

@@ -23,6 +23,7 @@ from concurrent.futures import Future
 
 from sqlalchemy.engine import Engine
 
+from ledger.database import pipelined
 from ledger.dsse import Envelope
 from ledger.errors import EntryError, PublishError
 from ledger.sequencer import Batch, Sequencer
@@ -196,10 +197,11 @@ class Registry:
                         outcomes.append(self._apply(batch, state, item))
                     except RegistryError as exc:
                         outcomes.append(exc)
-                state.flush()
                 size = batch.start + len(batch.entries)
-                if batch.entries:
-                    record_applied(batch.connection, size)
+                with pipelined(batch.connection):  # writes whose answers no one reads: one round trip
+                    state.flush()
+                    if batch.entries:
+                        record_applied(batch.connection, size)
             except BaseException:
                 self._known_size = -1
                 raise
