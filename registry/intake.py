@@ -175,44 +175,66 @@ class _Processes:
 
     def send(self, envelopes: Sequence[Envelope], known: Mapping[str, bytes]) -> Callable[[], list[Checked]] | None:
         """Hand the batch to the workers and return the function that collects the results, in
-        order; None (nothing sent) if another batch has the workers."""
+        order; None (nothing sent) if another batch has the workers.
+
+        The workers change (start, stop) only while a batch holds them, so the workers and
+        pipes a batch was sent to are the ones its collector reads.
+        """
+        size = _chunk_size(len(envelopes))
+        task = ForkingPickler.dumps((envelopes, known, size))  # pickled once for all the workers
         if not self._reserved.acquire(blocking=False):
             return None
         try:
             if not self._workers:
                 self._start()
             assert self._tokens is not None
-            size = _chunk_size(len(envelopes))
-            task = ForkingPickler.dumps((envelopes, known, size))  # pickled once for all the workers
-            sent = [_send(conn, task) for _, conn in self._workers]
+            # The tokens first, so that no worker finds the pipe empty before they are there.
             os.write(self._tokens[1].fileno(), bytes(range(-(-len(envelopes) // size))))
+            sent = [_send(conn, task) for _, conn in self._workers]
         except BaseException:
-            self._stop()  # some workers may hold a task whose answer no one will read
+            self._stop()  # tokens or tasks may be left that no one will read
             self._reserved.release()
             raise
         return lambda: self._collect(envelopes, known, size, sent)
 
     def close(self) -> None:
-        """Stop the workers (they also stop by themselves when this process ends)."""
-        self._stop()
+        """Stop the workers (they also stop by themselves when this process ends).
+
+        Waits (a minute at most) for a batch that holds them to be collected.
+        """
+        reserved = self._reserved.acquire(timeout=60)
+        try:
+            self._stop()
+        finally:
+            if reserved:
+                self._reserved.release()
 
     def _collect(
         self, envelopes: Sequence[Envelope], known: Mapping[str, bytes], size: int, sent: list[bool]
     ) -> list[Checked]:
-        assert self._tokens is not None
         chunks: dict[int, list[Checked]] = {}
+        failure: Exception | None = None
         try:
+            assert self._tokens is not None
             for chunk in _tokens(self._tokens[0]):  # help with what is left
-                chunks[chunk] = check_all(envelopes[chunk * size : (chunk + 1) * size], known)
+                try:
+                    chunks[chunk] = check_all(envelopes[chunk * size : (chunk + 1) * size], known)
+                except Exception as exc:  # raised below, once every answer is read
+                    failure = failure or exc
             answers = [_receive(conn) if ok else None for (_, conn), ok in zip(self._workers, sent, strict=True)]
+            if None in answers:
+                self._stop()  # a worker died: the next batch starts new ones
+        except BaseException:
+            self._stop()  # answers may be left in the pipes: no later batch may read them
+            raise
         finally:
-            self._reserved.release()
-        if None in answers:
-            self._stop()  # a worker died: the next batch starts new ones
+            self._reserved.release()  # only now: the workers and pipes are settled
         for answer in answers:
             if isinstance(answer, BaseException):
-                raise answer  # every answer is read first, so the pipes hold nothing stale
+                raise answer
             chunks.update(answer or {})
+        if failure is not None:
+            raise failure
         results: list[Checked] = []
         for chunk in range(-(-len(envelopes) // size)):
             part = chunks.get(chunk)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Generator, Iterable, Sequence
 from concurrent.futures import Future
+from contextlib import suppress
 
 from sqlalchemy.engine import Engine
 
@@ -162,9 +163,11 @@ class Registry:
             if checking is not None:
                 ready, checking = checking.result(), None
                 yield self._commit(ready)
-        finally:
+        except BaseException:  # closed early, or failed: a batch keeps the workers until it is collected
             if checking is not None:
-                checking.result()  # a batch keeps the workers until it is collected
+                with suppress(Exception):  # the error on its way out is the one to report
+                    checking.result()
+            raise
 
     def _commit(self, prepared: list[Prepared | RegistryError]) -> list[Applied | RegistryError]:
         """Apply prepared events under the sequencer's lock and commit them with their log entries."""

@@ -4,6 +4,9 @@ envelope is lost when a worker dies or the workers are busy with another batch."
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -130,3 +133,36 @@ def test_checks_of_a_stream_run_while_the_previous_batch_commits(engine: Engine)
     outcomes = [o for result in w.registry.submit_stream(batches) for o in result]
     assert [o.index if isinstance(o, Applied) else o for o in outcomes] == list(range(start, start + len(moves)))
     w.registry.close()
+
+
+def test_a_check_that_fails_in_the_collector_leaves_no_answer_behind(
+    sqlite_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    envelopes = _batch(sqlite_world, intake.PROCESS_BATCH)
+    checker = Intake(sqlite_world.engine, workers=2)
+    try:
+        expected = _summary(checker.prepare(envelopes))
+        workers = [process for process, _ in checker._processes._workers]
+
+        def failing(*_args: object) -> list[intake.Checked]:
+            raise RuntimeError("a check failed unexpectedly")
+
+        # The workers are held still, so the collector takes every chunk itself, and fails.
+        for process in workers:
+            os.kill(process.pid, signal.SIGSTOP)  # type: ignore[arg-type]
+        monkeypatch.setattr(intake, "check_all", failing)
+        checking = checker.start(envelopes)
+
+        def resume() -> None:
+            for process in workers:
+                os.kill(process.pid, signal.SIGCONT)  # type: ignore[arg-type]
+
+        threading.Timer(0.5, resume).start()
+        with pytest.raises(RuntimeError, match="failed unexpectedly"):
+            checking.result()
+        monkeypatch.undo()
+        # The workers' answers to that batch were read: the next batch gets its own.
+        assert _summary(checker.prepare(envelopes)) == expected
+        assert [process for process, _ in checker._processes._workers] == workers
+    finally:
+        checker.close()
