@@ -36,6 +36,10 @@ def create_engine(url: str, *, schema: str | None = None, **kwargs: Any) -> Engi
         sa.event.listen(engine, "connect", _sqlite_on_connect)
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() != "psycopg":
+        # psycopg 3 is the driver the writes are built for (binary arrays, pipeline mode).
+        url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     connect_args: dict[str, Any] = {}
     if schema:
         connect_args["options"] = f"-csearch_path={schema}"
@@ -43,6 +47,7 @@ def create_engine(url: str, *, schema: str | None = None, **kwargs: Any) -> Engi
     if "poolclass" not in kwargs:
         kwargs = {"pool_size": 10, "max_overflow": 30, **kwargs}
     engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
+    sa.event.listen(engine, "connect", _note_returned)  # a new connection needs no ping
     sa.event.listen(engine, "checkin", _note_returned)
     sa.event.listen(engine, "checkout", _ping_if_idle)
     return engine
@@ -62,8 +67,10 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
     # handling: DisconnectionError makes the pool retry with a fresh connection). One used
     # within the last second is taken as it is: pinging it too (pool_pre_ping) cost every
     # checkout a round trip, the writer's two a batch and every read one more. Should the
-    # server go away within that second, the statement fails, SQLAlchemy recognises the
-    # disconnect and drops the whole pool, and the next checkout connects afresh.
+    # server go away within that second, the requests that use such a connection fail; a
+    # failure SQLAlchemy sees as a disconnect drops the whole pool (driver-level reads and
+    # pipelined writes fail as the driver's own errors, which it does not see), and any
+    # connection that rests a second is pinged again.
     returned = record.info.get("returned_at")
     if returned is not None and time.monotonic() - returned < IDLE_PING:
         return
@@ -113,13 +120,21 @@ def _unnest_insert(dialect: sa.Dialect, table: sa.Table) -> str:
         columns = ", ".join(c.name for c in table.columns)
         # Arrays of the base types: a cast to VARCHAR(n) would cut a longer string short, while
         # the INSERT's own assignment to the column refuses it, as a row of VALUES would be.
-        arrays = ", ".join(f"%b::{_LENGTH.sub('', c.type.compile(dialect=dialect))}[]" for c in table.columns)
+        arrays = ", ".join(f"%b::{_array_type(c, dialect)}[]" for c in table.columns)
         statement = _UNNEST_INSERTS[key] = f"INSERT INTO {table.name} ({columns}) SELECT * FROM unnest({arrays})"
     return statement
 
 
+def _array_type(column: sa.Column[Any], dialect: sa.Dialect) -> str:
+    compiled = column.type.compile(dialect=dialect)
+    if compiled.startswith(("CHAR", "BIT")) or "COLLATE" in compiled:
+        # CHAR and BIT without a length mean length 1, and a collation cannot follow [].
+        raise TypeError(f"insert_rows cannot send column {column.name} ({compiled}) as an array")
+    return _LENGTH.sub("", compiled)
+
+
 _UNNEST_INSERTS: dict[tuple[str, sa.Table], str] = {}
-_LENGTH = re.compile(r"\(.*\)")
+_LENGTH = re.compile(r"\(\d+(\s*,\s*\d+)?\)")  # VARCHAR(64), NUMERIC(10, 2)
 
 
 @contextmanager
@@ -157,6 +172,8 @@ def rows_with_keys(conn: sa.Connection, select: str, column: str, keys: Sequence
     for a batch of 500 ids). SQLite gets ``IN`` lists of at most 500, as it caps parameters.
     """
     keys = list(dict.fromkeys(keys))  # each row once, even for a key asked twice in two chunks
+    if not keys:
+        return []
     if conn.dialect.paramstyle != "qmark":
         return driver_rows(conn, f"{select} WHERE {column} = ANY(?)", (keys,))
     rows: list[tuple[Any, ...]] = []

@@ -19,7 +19,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -252,7 +252,7 @@ class Sequencer:
                     self._state = TreeState.load(conn, self.store, size)  # another writer moved on
                 batch = Batch(conn, size, format_time(self._clock()))
                 yield batch
-                with pipelined(conn):  # its writes need no answers: one round trip for all
+                with pipelined(conn) if batch.entries else nullcontext():  # writes needing no answers: one round trip
                     state = self._write(conn, batch.entries)
             self._state = state
             if batch.entries:
