@@ -101,7 +101,7 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: list[tuple[Any, ...]
     """
     if not rows:
         return
-    if conn.dialect.paramstyle == "qmark":
+    if is_sqlite(conn.engine):
         columns = ", ".join(c.name for c in table.columns)
         conn.exec_driver_sql(
             f"INSERT INTO {table.name} ({columns}) VALUES ({', '.join('?' * len(table.columns))})", rows
@@ -147,7 +147,7 @@ def pipelined(conn: sa.Connection) -> Iterator[None]:
     driver's own error (SQLAlchemy saw the statement sent, not its failure), and the
     transaction must be rolled back. SQLite runs in process: nothing to save.
     """
-    if conn.dialect.paramstyle == "qmark":
+    if is_sqlite(conn.engine):
         yield
         return
     with conn.connection.driver_connection.pipeline():  # type: ignore[union-attr]
@@ -157,7 +157,7 @@ def pipelined(conn: sa.Connection) -> Iterator[None]:
 def delete_rows(conn: sa.Connection, table: sa.Table, column: str, keys: list[Any]) -> None:
     """Delete the rows of ``table`` whose ``column`` is one of ``keys``: one statement on PostgreSQL
     (``= ANY`` of an array), the driver's executemany on SQLite."""
-    if conn.dialect.paramstyle == "qmark":
+    if is_sqlite(conn.engine):
         conn.exec_driver_sql(f"DELETE FROM {table.name} WHERE {column} = ?", [(k,) for k in keys])
         return
     conn.exec_driver_sql(f"DELETE FROM {table.name} WHERE {column} = ANY(%s)", (list(keys),))
@@ -174,7 +174,7 @@ def rows_with_keys(conn: sa.Connection, select: str, column: str, keys: Sequence
     keys = list(dict.fromkeys(keys))  # each row once, even for a key asked twice in two chunks
     if not keys:
         return []
-    if conn.dialect.paramstyle != "qmark":
+    if not is_sqlite(conn.engine):
         return driver_rows(conn, f"{select} WHERE {column} = ANY(?)", (keys,))
     rows: list[tuple[Any, ...]] = []
     for start in range(0, len(keys), 500):

@@ -19,7 +19,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -252,8 +252,7 @@ class Sequencer:
                     self._state = TreeState.load(conn, self.store, size)  # another writer moved on
                 batch = Batch(conn, size, format_time(self._clock()))
                 yield batch
-                with pipelined(conn) if batch.entries else nullcontext():  # writes needing no answers: one round trip
-                    state = self._write(conn, batch.entries)
+                state = self._write(conn, batch.entries)
             self._state = state
             if batch.entries:
                 try:
@@ -298,22 +297,23 @@ class Sequencer:
             tile = state.partial_tile(level)
             if tile.width:
                 touched[(tile.level, tile.index)] = bytes(state.partial[level])
-        insert_rows(conn, log_entries, list(enumerate(entries, old_size)))
         inserts: list[dict[str, object]] = []
         updates: list[dict[str, object]] = []
         for (level, index), hashes in touched.items():
             row = {"level": level, "idx": index, "hashes": hashes}
             (updates if tile_width_at(level, index, old_size) else inserts).append(row)
-        if inserts:
-            conn.execute(log_tiles.insert(), inserts)
-        if updates:
-            conn.execute(
-                log_tiles.update()
-                .where(log_tiles.c.level == sa.bindparam("b_level"), log_tiles.c.idx == sa.bindparam("b_idx"))
-                .values(hashes=sa.bindparam("b_hashes")),
-                [{"b_level": r["level"], "b_idx": r["idx"], "b_hashes": r["hashes"]} for r in updates],
-            )
-        conn.execute(log_head.update().where(log_head.c.id == HEAD_ID).values(size=state.size, root=state.root()))
+        with pipelined(conn):  # writes whose answers no one reads: one round trip for all
+            insert_rows(conn, log_entries, list(enumerate(entries, old_size)))
+            if inserts:
+                conn.execute(log_tiles.insert(), inserts)
+            if updates:
+                conn.execute(
+                    log_tiles.update()
+                    .where(log_tiles.c.level == sa.bindparam("b_level"), log_tiles.c.idx == sa.bindparam("b_idx"))
+                    .values(hashes=sa.bindparam("b_hashes")),
+                    [{"b_level": r["level"], "b_idx": r["idx"], "b_hashes": r["hashes"]} for r in updates],
+                )
+            conn.execute(log_head.update().where(log_head.c.id == HEAD_ID).values(size=state.size, root=state.root()))
         return state
 
     def _publish_or_raise(self) -> SignedCheckpoint:

@@ -218,7 +218,7 @@ class _Processes:
             assert self._tokens is not None
             for chunk in _tokens(self._tokens[0]):  # help with what is left
                 try:
-                    chunks[chunk] = check_all(envelopes[chunk * size : (chunk + 1) * size], known)
+                    chunks[chunk] = check_all(_chunk(envelopes, chunk, size), known)
                 except Exception as exc:  # raised below, once every answer is read
                     failure = failure or exc
             answers = [_receive(conn) if ok else None for (_, conn), ok in zip(self._workers, sent, strict=True)]
@@ -238,7 +238,7 @@ class _Processes:
         results: list[Checked] = []
         for chunk in range(-(-len(envelopes) // size)):
             part = chunks.get(chunk)
-            results.extend(part if part is not None else check_all(envelopes[chunk * size : (chunk + 1) * size], known))
+            results.extend(part if part is not None else check_all(_chunk(envelopes, chunk, size), known))
         return results
 
     def _start(self) -> None:
@@ -277,6 +277,11 @@ def _chunk_size(count: int) -> int:
     return max(CHUNK, -(-count // 256))
 
 
+def _chunk(envelopes: Sequence[Envelope], chunk: int, size: int) -> Sequence[Envelope]:
+    """Chunk number ``chunk`` of a batch cut in chunks of ``size``."""
+    return envelopes[chunk * size : (chunk + 1) * size]
+
+
 def _tokens(tokens: Connection) -> Iterator[int]:
     """Take chunk numbers from the shared token pipe until it is empty."""
     while True:
@@ -302,9 +307,7 @@ def _serve(conn: Connection, tokens: Connection) -> None:
         envelopes, known, size = task
         answer: dict[int, list[Checked]] | BaseException
         try:
-            answer = {
-                chunk: check_all(envelopes[chunk * size : (chunk + 1) * size], known) for chunk in _tokens(tokens)
-            }
+            answer = {chunk: check_all(_chunk(envelopes, chunk, size), known) for chunk in _tokens(tokens)}
         except Exception as exc:  # raised again where the batch is collected
             answer = exc
         try:
