@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -196,7 +195,7 @@ def _submit(build: Builder, options: EventOptions) -> None:
     signers = _signers(options.keys)
     with _channel(options) as channel:
         origin = options.registry or channel.origin()
-        envelope = commands.sign(build(origin, event_id=options.event_id or str(uuid.uuid4())), signers)
+        envelope = commands.sign(build(origin, event_id=options.event_id), signers)
         if options.dry_run:
             print(json.dumps(envelope.to_json()))
             return

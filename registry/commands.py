@@ -1,26 +1,26 @@
 """Commands: the unsigned events a party asks the registry to accept, built field by field.
 
 Each function returns the JSON object of one event type (see :mod:`registry.events`), with
-``registry`` set to the log's origin and a fresh idempotency ``id`` unless one is given;
-:func:`sign` wraps it in a DSSE envelope. The CLI, the demo and the tests all build events
-here, so the format has one writer.
+``registry`` set to the log's origin and a fresh idempotency ``id`` (a UUIDv7, see
+:mod:`registry.event_ids`) unless one is given; :func:`sign` wraps it in a DSSE envelope.
+The CLI, the demo and the tests all build events here, so the format has one writer.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from ledger import b64, dsse
 from ledger.keys import SignerKey
+from registry.event_ids import new_event_id
 from registry.statements import sign_statement
 
 Command = dict[str, Any]
 
 
 def _base(kind: str, registry: str, event_id: str | None) -> Command:
-    return {"type": kind, "registry": registry, "id": event_id or str(uuid.uuid4())}
+    return {"type": kind, "registry": registry, "id": event_id or new_event_id()}
 
 
 def public_key(key: SignerKey) -> str:
