@@ -24,6 +24,10 @@ GRAPHML = "application/graphml+xml"
 MAX_INT = 2**63 - 1
 Json = dict[str, Any]
 Limit = Annotated[int, Query(ge=1, le=queries.MAX_PAGE, description="Page size.")]
+MAX_BLOCKS = 10_000
+"""Blocks a traced range may lie in: the bound on one trace's work (a whole batch of a large
+registry lies in a million blocks, each with its own history). Wider ranges answer 422
+``range-too-wide``; trace them in parts."""
 FindingCursor = Annotated[
     str | None,
     Query(pattern=r"^[0-9]{1,18}\.[0-9]{1,9}$", description="Return items after this id (a page's `next`)."),
@@ -33,7 +37,7 @@ TRACE_RESPONSES: dict[int | str, Json] = {
         "description": "The units' lineage, as JSON or as GraphML.",
         "content": {GRAPHML: {"schema": {"type": "string"}, "example": '<?xml version="1.0"?><graphml>…</graphml>'}},
     },
-    **responses(404),
+    **responses(404, 422),
 }
 
 
@@ -50,8 +54,11 @@ def trace(
     conn: ConnectionDep,
     node: NodeDep,
 ) -> Any:
-    """Every step that moved any unit of the serial range, from issuance on, and the findings that touch it."""
-    steps, report = eligibility.trace_report(conn, node.lineage, serial)
+    """Every step that moved any unit of the serial range, from issuance on, and the findings that touch it.
+
+    Answers 422 ``range-too-wide`` if the units lie in more than 10,000 blocks.
+    """
+    steps, report = eligibility.trace_report(conn, node.lineage, serial, max_blocks=MAX_BLOCKS)
     if GRAPHML in request.headers.get("accept", ""):
         return Response(lineage.to_graphml(steps), media_type=GRAPHML)
     return report

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from api import lineage_routes
 from api.app import create_app
 from api.cli import app
 from ledger.keys import SignerKey
@@ -204,6 +205,20 @@ def test_http_trace_findings_and_the_claim_check(registry: Registry, client: Tes
     passed = client.get(f"/v1/retirements/{registry.clean_retirement}/check")
     assert passed.status_code == 200
     assert [s["kind"] for s in passed.json()["path"]] == ["issuance", "transfer", "retirement"]
+
+
+def test_http_trace_of_a_range_in_too_many_blocks_is_a_422_problem(
+    registry: Registry, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = registry.serial.rsplit(".", 1)[0] + ".1-1000"  # split by the transfer and the retirement
+    assert client.get(f"/v1/trace/{whole}").status_code == 200
+    monkeypatch.setattr(lineage_routes, "MAX_BLOCKS", 1)
+    response = client.get(f"/v1/trace/{whole}")
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"].endswith("range-too-wide") and problem["limit"] == 1
+    assert "lie in more than 1 blocks: trace a narrower range" in problem["detail"]
 
 
 @pytest.mark.parametrize(
