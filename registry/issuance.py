@@ -12,7 +12,7 @@ from registry.position import Position
 from registry.schema import batch_supply, batches, blocks
 from registry.serials import MAX_SERIAL, SerialRange
 from registry.vocabulary import BlockStatus, Role, UnitType
-from registry.working import WorkingState
+from registry.working import WorkingState, add_holdings
 
 
 def issue(state: WorkingState, event: Issued, at: Position) -> SerialRange:
@@ -72,6 +72,7 @@ def issue(state: WorkingState, event: Issued, at: Position) -> SerialRange:
     conn.execute(
         batch_supply.insert().values(batch=number, held=held.quantity, buffer=event.buffer, retired=0, cancelled=0)
     )
+    add_holdings(conn, {(event.supplier, BlockStatus.HELD.value): held.quantity})
     state.cache.blocks.pop(number, None)  # an index of a batch rolled back earlier would be stale
     findings.check_issuance(conn, number, at.index)
     return serial

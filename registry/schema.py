@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-STATE_VERSION = 5
+STATE_VERSION = 6
 """Bump when a table below changes: opening a registry then rebuilds its state from the log."""
 
 metadata = sa.MetaData()
@@ -126,6 +126,19 @@ batch_supply = sa.Table(
     sa.Column("buffer", sa.BigInteger, nullable=False),
     sa.Column("retired", sa.BigInteger, nullable=False),
     sa.Column("cancelled", sa.BigInteger, nullable=False),
+)
+
+_ZERO = sa.text("units = 0")
+holder_totals = sa.Table(
+    "reg_holder_totals",
+    metadata,
+    # Units each account holds by status, kept as the blocks change (registry.working), so that a
+    # holdings total is one row however many blocks the account holds. No row: no units.
+    sa.Column("holder", sa.String(64), primary_key=True),
+    sa.Column("status", sa.String(16), primary_key=True),
+    sa.Column("units", sa.BigInteger, nullable=False),
+    # Rows that fall to zero are deleted in the same transaction; this partial index finds them.
+    sa.Index("ix_reg_holder_totals_zero", "units", sqlite_where=_ZERO, postgresql_where=_ZERO),
 )
 
 movements = sa.Table(
@@ -333,6 +346,7 @@ STATE_TABLES = (
     batches,
     blocks,
     batch_supply,
+    holder_totals,
     movements,
     retirements,
     cancellations,

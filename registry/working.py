@@ -29,9 +29,10 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sortedcontainers import SortedDict
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from ledger.database import delete_rows, insert_rows, rows_with_keys
+from ledger.database import delete_rows, insert_rows, is_sqlite, rows_with_keys
 from registry.errors import UnknownError
 from registry.schema import (
     account_keys,
@@ -42,6 +43,7 @@ from registry.schema import (
     events,
     finding_units,
     findings,
+    holder_totals,
     inventory_removals,
     movements,
     projects,
@@ -107,6 +109,7 @@ class BlockIndex:
         self._stored = {b.first for b in loaded}  # firsts of the rows in the database
         self._dirty: dict[int, Stored | None] = {}
         self._supply: dict[str, int] = {}  # units gained (or lost) per status since the last flush
+        self._holdings: dict[tuple[str, str], int] = {}  # the same per (holder, status)
 
     def covering(self, first: int, last: int) -> list[Block]:
         """The blocks holding any of units ``first``..``last``, in serial order."""
@@ -132,12 +135,12 @@ class BlockIndex:
 
     def put(self, first: int, stored: Stored | None, journal: list[Callable[[], None]]) -> None:
         """Make ``stored`` the block at ``first`` (None: no block starts there); journal the undo."""
-        blocks, dirty, supply = self._blocks, self._dirty, self._supply
+        blocks, dirty = self._blocks, self._dirty
         before, dirty_before = blocks.get(first), dirty.get(first, _CLEAN)
         if before is not None:
-            supply[before[4]] = supply.get(before[4], 0) - (before[1] - before[0] + 1)
+            self._count(before, -1)
         if stored is not None:
-            supply[stored[4]] = supply.get(stored[4], 0) + (stored[1] - stored[0] + 1)
+            self._count(stored, 1)
             blocks[first] = stored
         elif before is not None:
             del blocks[first]
@@ -145,11 +148,11 @@ class BlockIndex:
 
         def undo() -> None:
             if stored is not None:
-                supply[stored[4]] -= stored[1] - stored[0] + 1
+                self._count(stored, -1)
             if before is None:
                 blocks.pop(first, None)
             else:
-                supply[before[4]] += before[1] - before[0] + 1
+                self._count(before, 1)
                 blocks[first] = before
             if dirty_before is _CLEAN:
                 dirty.pop(first, None)
@@ -158,11 +161,26 @@ class BlockIndex:
 
         journal.append(undo)
 
+    def _count(self, stored: Stored, sign: int) -> None:
+        """Add (``sign`` 1) or take away (-1) the block's units in the supply and holder counts."""
+        units = sign * (stored[1] - stored[0] + 1)
+        supply, holdings = self._supply, self._holdings
+        supply[stored[4]] = supply.get(stored[4], 0) + units
+        if stored[3] is not None:  # the buffer pool is no account
+            key = (stored[3], stored[4])
+            holdings[key] = holdings.get(key, 0) + units
+
     def take_supply(self) -> dict[str, int]:
         """The units gained or lost per status since the last call (non-zero only)."""
         supply = {status: units for status, units in self._supply.items() if units}
         self._supply.clear()
         return supply
+
+    def take_holdings(self) -> dict[tuple[str, str], int]:
+        """The units gained or lost per (holder, status) since the last call (non-zero only)."""
+        holdings = {key: units for key, units in self._holdings.items() if units}
+        self._holdings.clear()
+        return holdings
 
     def take_changes(self) -> tuple[list[int], list[Stored]]:
         """The firsts of stored rows to delete and the rows to insert; the index is then stored."""
@@ -350,6 +368,7 @@ class WorkingState:
 
     def flush(self) -> None:
         """Write the pending block changes and rows: one statement per table."""
+        holdings: dict[tuple[str, str], int] = {}
         for number, index in self.cache.blocks.items():
             deletes, inserts = index.take_changes()
             if deletes:
@@ -363,11 +382,42 @@ class WorkingState:
                     .where(columns.batch == number)
                     .values({status: columns[status] + units for status, units in supply.items()})
                 )
+            for key, units in index.take_holdings().items():
+                holdings[key] = holdings.get(key, 0) + units
+        add_holdings(self.conn, holdings)
         for name, rows in self._pending.items():
             if rows:
                 _insert_many(self.conn, _TABLES[name], rows)
                 rows.clear()
         self._journal.clear()
+
+
+def add_holdings(conn: Connection, units: dict[tuple[str, str], int]) -> None:
+    """Add ``units`` (gained, or lost if negative) to the holder totals, per (holder, status).
+
+    A total that falls to zero loses its row, so the table is the same however the events
+    were grouped into transactions (live, or replayed from the log).
+    """
+    changed = [{"holder": holder, "status": status, "units": n} for (holder, status), n in units.items() if n]
+    if not changed:
+        return
+    conn.execute(_holdings_upsert(conn), changed)
+    if any(n < 0 for n in units.values()):  # only a loss can bring a total to zero
+        conn.execute(_ZERO_HOLDINGS)
+
+
+def _holdings_upsert(conn: Connection) -> sa.Insert:
+    # INSERT … ON CONFLICT (holder, status) DO UPDATE SET units = units + excluded.units: both
+    # databases speak it, through their own dialect's insert.
+    insert = sqlite.insert if is_sqlite(conn.engine) else postgresql.insert
+    statement = insert(holder_totals)
+    return statement.on_conflict_do_update(
+        index_elements=[holder_totals.c.holder, holder_totals.c.status],
+        set_={"units": holder_totals.c.units + statement.excluded.units},
+    )
+
+
+_ZERO_HOLDINGS = holder_totals.delete().where(holder_totals.c.units == 0)  # the partial index's rows
 
 
 def _insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:

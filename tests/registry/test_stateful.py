@@ -42,7 +42,7 @@ from registry.errors import (
     UnitsCancelledError,
     UnitsRetiredError,
 )
-from registry.schema import batch_supply, batches, blocks
+from registry.schema import batch_supply, batches, blocks, holder_totals
 from registry.serials import SerialRange
 from tests.builders import OPERATOR, World, world
 from tests.conftest import fresh_database, require_database
@@ -360,6 +360,16 @@ class RegistryMachine(RuleBasedStateMachine):
                 # The supply counters the batch pages read agree with the blocks, refused events included.
                 counted = conn.execute(sa.select(batch_supply).where(batch_supply.c.batch == batch.number)).one()
                 assert {status: getattr(counted, status) for status in by_status} == by_status
+
+    @invariant()
+    def holder_totals_add_up_the_blocks(self) -> None:
+        with self.engine.connect() as conn:
+            summed: dict[tuple[str, str], int] = {}
+            for row in conn.execute(sa.select(blocks).where(blocks.c.holder.is_not(None))):
+                key = (row.holder, row.status)
+                summed[key] = summed.get(key, 0) + row.last - row.first + 1
+            kept = {(r.holder, r.status): r.units for r in conn.execute(sa.select(holder_totals))}
+        assert kept == summed  # and no row for a total of zero
 
     @invariant()
     def every_unit_is_where_the_model_says(self) -> None:
