@@ -196,12 +196,24 @@ def driver_rows(conn: sa.Connection, statement: str, parameters: Sequence[Any]) 
       when the connection is returned (none under :func:`statement_snapshots`);
     - a driver error propagates as the driver's own, and does not invalidate the connection.
     """
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    (rows,) = driver_queries(conn, [(statement, parameters)])
+    return rows
+
+
+def driver_queries(conn: sa.Connection, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
+    """:func:`driver_rows` of each query, all sent before any is read.
+
+    Inside :func:`pipelined` on PostgreSQL the queries then cost one round trip together.
+    """
+    driver = conn.connection.driver_connection
+    cursors = [driver.cursor() for _ in queries]  # type: ignore[union-attr]
     try:
-        cursor.execute(driver_sql(conn, statement), tuple(parameters))
-        return cast(list[tuple[Any, ...]], cursor.fetchall())
+        for cursor, (statement, parameters) in zip(cursors, queries, strict=True):
+            cursor.execute(driver_sql(conn, statement), tuple(parameters))
+        return [cast(list[tuple[Any, ...]], cursor.fetchall()) for cursor in cursors]
     finally:
-        cursor.close()
+        for cursor in cursors:
+            cursor.close()
 
 
 def driver_sql(conn: sa.Connection, statement: str) -> str:

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ledger.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint, sign_checkpoint
-from ledger.database import insert_rows, is_sqlite, pipelined
+from ledger.database import driver_queries, insert_rows, is_sqlite, pipelined
 from ledger.dsse import Envelope
 from ledger.entry import LogEntry, format_time
 from ledger.errors import EntryError, ForkError, ProofError, PublishError, StoreBehindError
@@ -247,7 +247,7 @@ class Sequencer:
         """
         with self._lock:
             with self._writer.begin() as conn:
-                size, stored_root = self._lock_head(conn)
+                size, stored_root, _ = self._lock_head(conn)
                 if size != self._state.size or stored_root != self._state.root():
                     self._state = TreeState.load(conn, self.store, size)  # another writer moved on
                 batch = Batch(conn, size, format_time(self._clock()))
@@ -275,12 +275,27 @@ class Sequencer:
         with self.batch() as batch:
             return [batch.append(e) for e in envelopes]
 
-    def _lock_head(self, conn: Connection) -> tuple[int, bytes]:
-        query = sa.select(log_head.c.size, log_head.c.root).where(log_head.c.id == HEAD_ID)
-        if not is_sqlite(self.engine):  # SQLite holds the write lock since BEGIN IMMEDIATE
-            query = query.with_for_update()
-        row = conn.execute(query).one()
-        return int(row.size), bytes(row.root)
+    def _lock_head(
+        self, conn: Connection, *, with_checkpoint: bool = False
+    ) -> tuple[int, bytes, tuple[int, str] | None]:
+        """The head's size and root, locked; with the latest recorded checkpoint if asked.
+
+        The transaction's first statement. In a pipeline, psycopg sends its BEGIN and both
+        queries at once, instead of waiting for each answer in turn (one round trip, not
+        three); SQLAlchemy's result would read before the answers arrive, so the rows come
+        from the driver.
+        """
+        # SQLite holds the write lock since BEGIN IMMEDIATE; PostgreSQL locks the row.
+        queries: list[tuple[str, tuple[int, ...]]] = [
+            (_HEAD if is_sqlite(self.engine) else _HEAD_FOR_UPDATE, (HEAD_ID,))
+        ]
+        if with_checkpoint:
+            queries.append((_LATEST_CHECKPOINT, ()))
+        with pipelined(conn):
+            found = driver_queries(conn, queries)
+        ((size, root),) = found[0]
+        recorded = (int(found[1][0][0]), str(found[1][0][1])) if with_checkpoint and found[1] else None
+        return int(size), bytes(root), recorded
 
     def _write(self, conn: Connection, entries: tuple[bytes, ...]) -> TreeState:
         state = self._state.copy()
@@ -324,8 +339,7 @@ class Sequencer:
         batch, and then it is the head that gets signed (or adopted, if already signed).
         """
         with self._writer.begin() as conn:
-            size, head_root = self._lock_head(conn)
-            recorded = self.store.latest_checkpoint(conn)
+            size, head_root, recorded = self._lock_head(conn, with_checkpoint=True)
             last = self._published
             if recorded is not None and (last is None or recorded[0] > last.size):
                 last = open_checkpoint(recorded[1], self.log_key.verifier)  # another writer's
@@ -351,6 +365,11 @@ class Sequencer:
             conn.execute(log_checkpoints.insert().values(size=size, note=note))
         self._published = signed
         return signed
+
+
+_HEAD = f"SELECT size, root FROM {log_head.name} WHERE id = ?"
+_HEAD_FOR_UPDATE = _HEAD + " FOR UPDATE"
+_LATEST_CHECKPOINT = f"SELECT size, note FROM {log_checkpoints.name} ORDER BY size DESC LIMIT 1"
 
 
 def write_atomically(path: Path, text: str) -> None:
