@@ -408,13 +408,18 @@ def add_holdings(conn: Connection, units: dict[tuple[str, str], int]) -> None:
 
 def _holdings_upsert(conn: Connection) -> sa.Insert:
     # INSERT … ON CONFLICT (holder, status) DO UPDATE SET units = units + excluded.units: both
-    # databases speak it, through their own dialect's insert.
-    insert = sqlite.insert if is_sqlite(conn.engine) else postgresql.insert
-    statement = insert(holder_totals)
-    return statement.on_conflict_do_update(
-        index_elements=[holder_totals.c.holder, holder_totals.c.status],
-        set_={"units": holder_totals.c.units + statement.excluded.units},
-    )
+    # databases speak it, through their own dialect's insert. Built once per dialect.
+    name = conn.dialect.name
+    if name not in _UPSERTS:
+        statement = (sqlite.insert if is_sqlite(conn.engine) else postgresql.insert)(holder_totals)
+        _UPSERTS[name] = statement.on_conflict_do_update(
+            index_elements=[holder_totals.c.holder, holder_totals.c.status],
+            set_={"units": holder_totals.c.units + statement.excluded.units},
+        )
+    return _UPSERTS[name]
+
+
+_UPSERTS: dict[str, sa.Insert] = {}
 
 
 _ZERO_HOLDINGS = holder_totals.delete().where(holder_totals.c.units == 0)  # the partial index's rows
