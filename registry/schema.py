@@ -128,7 +128,6 @@ batch_supply = sa.Table(
     sa.Column("cancelled", sa.BigInteger, nullable=False),
 )
 
-_ZERO = sa.text("units = 0")
 holder_totals = sa.Table(
     "reg_holder_totals",
     metadata,
@@ -136,9 +135,7 @@ holder_totals = sa.Table(
     # holdings total is one row however many blocks the account holds. No row: no units.
     sa.Column("holder", sa.String(64), primary_key=True),
     sa.Column("status", sa.String(16), primary_key=True),
-    sa.Column("units", sa.BigInteger, nullable=False),
-    # Rows that fall to zero are deleted in the same transaction; this partial index finds them.
-    sa.Index("ix_reg_holder_totals_zero", "units", sqlite_where=_ZERO, postgresql_where=_ZERO),
+    sa.Column("units", sa.BigInteger, nullable=False),  # not indexed: PostgreSQL updates it in place (HOT)
 )
 
 movements = sa.Table(

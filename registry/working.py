@@ -402,8 +402,10 @@ def add_holdings(conn: Connection, units: dict[tuple[str, str], int]) -> None:
     if not changed:
         return
     conn.execute(_holdings_upsert(conn), changed)
-    if any(n < 0 for n in units.values()):  # only a loss can bring a total to zero
-        conn.execute(_ZERO_HOLDINGS)
+    # Only a loss can bring a total to zero: look at those rows alone, by key.
+    lost = [{"h": holder, "s": status} for (holder, status), n in units.items() if n < 0]
+    if lost:
+        conn.execute(_ZERO_HOLDING, lost)
 
 
 def _holdings_upsert(conn: Connection) -> sa.Insert:
@@ -422,7 +424,9 @@ def _holdings_upsert(conn: Connection) -> sa.Insert:
 _UPSERTS: dict[str, sa.Insert] = {}
 
 
-_ZERO_HOLDINGS = holder_totals.delete().where(holder_totals.c.units == 0)  # the partial index's rows
+_ZERO_HOLDING = holder_totals.delete().where(
+    holder_totals.c.holder == sa.bindparam("h"), holder_totals.c.status == sa.bindparam("s"), holder_totals.c.units == 0
+)
 
 
 def _insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
