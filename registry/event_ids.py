@@ -37,11 +37,11 @@ _sequence = _Sequence()
 def new_event_id() -> str:
     """A new UUIDv7, greater than every id this process made before it.
 
-    ``unix_ts_ms`` is the time in milliseconds (RFC 9562 §5.7) and ``rand_a`` starts random;
-    an id that would not sort after the last one takes the last one's timestamp and
-    ``rand_a`` plus one instead (§6.2, "Monotonic Random"), so ids stay ordered when the
-    clock stands still or steps back. ``rand_b`` is 62 random bits: uniqueness across
-    processes comes from them.
+    ``unix_ts_ms`` is the time in milliseconds (RFC 9562 §5.7). ``rand_a`` is a 12-bit counter
+    seeded at random (§6.2, Method 1): an id that would not sort after the last one takes
+    the last one's timestamp and counter plus one, a counter overflow carrying into the
+    timestamp, so ids stay ordered when the clock stands still or steps back. ``rand_b`` is
+    62 random bits: uniqueness across processes comes from them.
     """
     head = _sequence.next_head()
     value = (head >> 12) << 80 | 0x7 << 76 | (head & 0xFFF) << 64 | 0b10 << 62 | secrets.randbits(62)
