@@ -56,7 +56,7 @@ def trace(
 ) -> Any:
     """Every step that moved any unit of the serial range, from issuance on, and the findings that touch it.
 
-    Answers 422 ``range-too-wide`` if the units lie in more than 10,000 blocks.
+    Answers 422 ``range-too-wide`` if the units lie in more than :data:`MAX_BLOCKS` blocks.
     """
     steps, report = eligibility.trace_report(conn, node.lineage, serial, max_blocks=MAX_BLOCKS)
     if GRAPHML in request.headers.get("accept", ""):

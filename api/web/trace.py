@@ -17,6 +17,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.engine import Connection
 
+from api import lineage_routes
 from api.deps import ConnectionDep, NodeDep
 from api.web import svg
 from api.web.render import PageRoute, error_page, page, tonnes
@@ -87,7 +88,8 @@ def trace(
     try:
         steps, report = eligibility.trace_report(conn, node.lineage, serial, max_blocks=MAX_BLOCKS)
     except RangeTooWideError as exc:
-        return error_page(request, 422, "Range too wide to trace here", f"{exc}; or ask GET /v1/trace/{serial}.")
+        wider = f"GET /v1/trace/{serial} (up to {lineage_routes.MAX_BLOCKS:,} blocks)"
+        return error_page(request, 422, "Range too wide to trace here", f"{exc}, or ask {wider}.")
     moves = [_move(step) for step in steps[:MAX_DRAWN]]
     moves = sorted([*moves, *_claims(conn, moves)], key=lambda m: m.key)
     units = serials.parse(report["serial"])
