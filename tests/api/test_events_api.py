@@ -745,6 +745,22 @@ def test_every_page_of_holdings_carries_the_whole_total(api: Api, limit: int) ->
     assert seen == [1, 21, 41]
 
 
+def test_an_account_that_gave_everything_away_holds_a_total_of_zero(api: Api) -> None:
+    api.submit(issuance(api, buffer=0), "supplier", "verifier")
+    api.submit(commands.transfer(api.origin, "supplier", "buyer", "perm.2028.1.1-10"), "supplier")
+    assert api.get("/v1/accounts/buyer/holdings", after=0)["total"] == 10  # a later page reads the kept total
+    api.submit(commands.transfer(api.origin, "buyer", "supplier", "perm.2028.1.1-10"), "buyer")
+    assert api.get("/v1/accounts/buyer/holdings") == {
+        "account": "buyer",
+        "status": "held",
+        "total": 0,
+        "items": [],
+        "next": None,
+    }
+    assert api.get("/v1/accounts/buyer/holdings", after=0)["total"] == 0  # its row is gone: no units
+    assert api.get("/v1/accounts/supplier/holdings", after=0)["total"] == 1000
+
+
 def test_a_full_page_of_two_points_at_the_next(scenario: Api) -> None:
     page = scenario.get("/v1/batches/1/blocks", limit=2)
     assert page == {"items": BLOCKS[:2], "next": 61}
