@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 
@@ -87,6 +88,12 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def upsert_insert(engine: Engine, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT into ``table`` that can take ``ON CONFLICT`` (``on_conflict_do_nothing`` or
+    ``on_conflict_do_update``): both databases speak it, each through its own dialect."""
+    return sqlite.insert(table) if is_sqlite(engine) else postgresql.insert(table)
 
 
 def insert_rows(conn: sa.Connection, table: sa.Table, rows: list[tuple[Any, ...]]) -> None:

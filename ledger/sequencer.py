@@ -42,7 +42,16 @@ from ledger.merkle import (
     verify_consistency,
 )
 from ledger.merkle import root as merkle_root
-from ledger.store import HEAD_ID, LogStore, create_tables, log_checkpoints, log_entries, log_head, log_tiles
+from ledger.store import (
+    HEAD_ID,
+    LATEST_CHECKPOINT,
+    LogStore,
+    create_tables,
+    log_checkpoints,
+    log_entries,
+    log_head,
+    log_tiles,
+)
 from ledger.tiles import MAX_ENTRY_SIZE, TILE_HEIGHT, TILE_WIDTH, Tile, TileHashes, tile_width_at
 
 Clock = Callable[[], datetime]
@@ -290,7 +299,7 @@ class Sequencer:
             (_HEAD if is_sqlite(self.engine) else _HEAD_FOR_UPDATE, (HEAD_ID,))
         ]
         if with_checkpoint:
-            queries.append((_LATEST_CHECKPOINT, ()))
+            queries.append((LATEST_CHECKPOINT, ()))
         with pipelined(conn):
             found = driver_queries(conn, queries)
         ((size, root),) = found[0]
@@ -369,7 +378,6 @@ class Sequencer:
 
 _HEAD = f"SELECT size, root FROM {log_head.name} WHERE id = ?"
 _HEAD_FOR_UPDATE = _HEAD + " FOR UPDATE"
-_LATEST_CHECKPOINT = f"SELECT size, note FROM {log_checkpoints.name} ORDER BY size DESC LIMIT 1"
 
 
 def write_atomically(path: Path, text: str) -> None:

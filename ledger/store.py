@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from ledger.database import upsert_insert
 from ledger.merkle import EMPTY_ROOT, HASH_SIZE
 
 metadata = sa.MetaData()
@@ -59,15 +59,17 @@ log_checkpoints = sa.Table(
 HEAD_ID = 1
 
 
+LATEST_CHECKPOINT = f"SELECT size, note FROM {log_checkpoints.name} ORDER BY size DESC LIMIT 1"
+"""The largest recorded checkpoint, as SQL text: the sequencer sends it on the driver too."""
+
+
 def create_tables(engine: Engine) -> None:
     """Create the log tables and the empty head if they do not exist."""
     metadata.create_all(engine)
     # INSERT … ON CONFLICT DO NOTHING: writers starting together create the head once.
-    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    head = upsert_insert(engine, log_head).values(id=HEAD_ID, size=0, root=EMPTY_ROOT)
     with engine.begin() as conn:
-        conn.execute(
-            insert(log_head).values(id=HEAD_ID, size=0, root=EMPTY_ROOT).on_conflict_do_nothing(index_elements=["id"])
-        )
+        conn.execute(head.on_conflict_do_nothing(index_elements=["id"]))
 
 
 class LogStore:
@@ -141,14 +143,10 @@ class LogStore:
             for row in conn.execute(sa.select(log_tiles).order_by(log_tiles.c.level, log_tiles.c.idx)):
                 yield int(row.level), int(row.idx), bytes(row.hashes)
 
-    def latest_checkpoint(self, conn: Connection | None = None) -> tuple[int, str] | None:
+    def latest_checkpoint(self) -> tuple[int, str] | None:
         """Return (size column, note) of the largest checkpoint recorded in the database, if any."""
-        query = sa.select(log_checkpoints.c.size, log_checkpoints.c.note).order_by(log_checkpoints.c.size.desc())
-        if conn is not None:
-            row = conn.execute(query.limit(1)).first()
-        else:
-            with self.engine.connect() as c:
-                row = c.execute(query.limit(1)).first()
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.text(LATEST_CHECKPOINT)).first()
         return (int(row.size), str(row.note)) if row else None
 
     def recent_checkpoints(self, limit: int) -> list[tuple[int, str]]:

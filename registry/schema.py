@@ -12,8 +12,9 @@ Columns named ``*_at`` hold the log index of the event that wrote the row.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+
+from ledger.database import upsert_insert
 
 STATE_VERSION = 6
 """Bump when a table below changes: opening a registry then rebuilds its state from the log."""
@@ -363,13 +364,9 @@ STATE_TABLES = (
 def create_state_tables(engine: Engine) -> None:
     """Create the state tables and their head row if they do not exist."""
     metadata.create_all(engine)
-    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    head = upsert_insert(engine, registry_head).values(id=HEAD_ID, version=STATE_VERSION, applied=0)
     with engine.begin() as conn:
-        conn.execute(
-            insert(registry_head)
-            .values(id=HEAD_ID, version=STATE_VERSION, applied=0)
-            .on_conflict_do_nothing(index_elements=["id"])
-        )
+        conn.execute(head.on_conflict_do_nothing(index_elements=["id"]))
 
 
 def record_applied(conn: Connection, size: int) -> None:

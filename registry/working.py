@@ -29,10 +29,9 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sortedcontainers import SortedDict
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from ledger.database import delete_rows, insert_rows, is_sqlite, rows_with_keys
+from ledger.database import delete_rows, insert_rows, rows_with_keys, upsert_insert
 from registry.errors import UnknownError
 from registry.schema import (
     account_keys,
@@ -409,11 +408,11 @@ def add_holdings(conn: Connection, units: dict[tuple[str, str], int]) -> None:
 
 
 def _holdings_upsert(conn: Connection) -> sa.Insert:
-    # INSERT … ON CONFLICT (holder, status) DO UPDATE SET units = units + excluded.units: both
-    # databases speak it, through their own dialect's insert. Built once per dialect.
+    # INSERT … ON CONFLICT (holder, status) DO UPDATE SET units = units + excluded.units,
+    # built once per dialect.
     name = conn.dialect.name
     if name not in _UPSERTS:
-        statement = (sqlite.insert if is_sqlite(conn.engine) else postgresql.insert)(holder_totals)
+        statement = upsert_insert(conn.engine, holder_totals)
         _UPSERTS[name] = statement.on_conflict_do_update(
             index_elements=[holder_totals.c.holder, holder_totals.c.status],
             set_={"units": holder_totals.c.units + statement.excluded.units},
