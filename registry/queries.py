@@ -61,24 +61,27 @@ def account(conn: Connection, account_id: str) -> Row:
 
 
 def holdings(conn: Connection, account_id: str, *, status: BlockStatus, after: int | None, limit: int) -> Row:
-    """The blocks ``account_id`` holds (or has retired) in serial order, after serial ``after``.
+    """The blocks ``account_id`` holds (or has retired) in serial order, after serial ``after``,
+    and the total of all of them.
 
-    The page and the total are each read in one statement. As pages of a list are read at
-    different times, so may be the total and its page: a transfer committed in between may
-    show in one and not yet in the other.
+    A page and its total are read in one statement, so they agree. As the pages of a list are
+    read at different times, a transfer committed between two of them shows in the later one.
     """
     held = (account_id, status.value)
     # Serials are never negative: -1 is "from the start".
-    rows = driver_rows(conn, _HOLDINGS, (*held, -1 if after is None else after, _fetch(limit)))
-    items = [_block(r) for r in rows]
-    if not items and conn.execute(_ACCOUNT_EXISTS, {"id": account_id}).first() is None:
+    rows = driver_rows(conn, _HOLDINGS, (*held, *held, -1 if after is None else after, _fetch(limit)))
+    if rows:
+        total = rows[0][-1] or 0  # no totals row: no units
+        return {"account": account_id, "status": status.value, "total": int(total), **_holdings_page(rows, limit)}
+    if conn.execute(_ACCOUNT_EXISTS, {"id": account_id}).first() is None:
         raise RecordNotFoundError(f"no account {account_id!r}", "account")  # 404 rather than an empty list
-    if after is None and len(items) < _fetch(limit):  # the page is every block: its sum is the total
-        total = sum(item["quantity"] for item in items)
-    else:
-        found = driver_rows(conn, _HOLDINGS_TOTAL, held)
-        total = found[0][0] if found else 0  # no row: no units
-    return {"account": account_id, "status": status.value, "total": int(total), **_page(items, limit, "first")}
+    found = driver_rows(conn, _HOLDINGS_TOTAL, held) if after is not None else []  # past the last page
+    total = found[0][0] if found else 0
+    return {"account": account_id, "status": status.value, "total": int(total), "items": [], "next": None}
+
+
+def _holdings_page(rows: list[tuple[Any, ...]], limit: int) -> Row:
+    return _page([_block(r[:-1]) for r in rows], limit, "first")
 
 
 # The hot reads are built once, with bound parameters: building a statement per request
@@ -90,13 +93,16 @@ _ACCOUNT_KEYS = (
 )
 # The holdings page and total go to the driver as written, and come back as plain tuples:
 # SQLAlchemy's statement and row handling cost half of what the read itself does.
+# The total is one row, kept as the blocks change (summing the blocks would cost a row per
+# block held).
+_HOLDINGS_TOTAL = f"SELECT units FROM {holder_totals.name} WHERE holder = ? AND status = ?"
+# The page carries the total in a last column: an uncorrelated subquery, which both databases
+# evaluate once per statement. One statement, not two: on PostgreSQL a round trip each.
 _HOLDINGS = (
-    f"SELECT b.first, b.last, b.batch, b.holder, b.status, b.since, t.project, t.vintage FROM {blocks.name} b"
-    f" JOIN {batches.name} t ON t.number = b.batch"
+    f"SELECT b.first, b.last, b.batch, b.holder, b.status, b.since, t.project, t.vintage, ({_HOLDINGS_TOTAL})"
+    f" FROM {blocks.name} b JOIN {batches.name} t ON t.number = b.batch"
     " WHERE b.holder = ? AND b.status = ? AND b.first > ? ORDER BY b.first LIMIT ?"
 )
-# One row, kept as the blocks change: summing the blocks instead costs a row per block held.
-_HOLDINGS_TOTAL = f"SELECT units FROM {holder_totals.name} WHERE holder = ? AND status = ?"
 
 
 def project(conn: Connection, project_id: str) -> Row:

@@ -743,6 +743,8 @@ def test_every_page_of_holdings_carries_the_whole_total(api: Api, limit: int) ->
             break
         after = page["next"]
     assert seen == [1, 21, 41]
+    past = api.get("/v1/accounts/buyer/holdings", limit=limit, after=41)  # no block after the last
+    assert (past["items"], past["next"], past["total"]) == ([], None, 30)
 
 
 def test_an_account_that_gave_everything_away_holds_a_total_of_zero(api: Api) -> None:
