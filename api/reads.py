@@ -44,7 +44,7 @@ class Reads:
     ) -> T:
         """Like calling the reads, but each statement of ``query`` is a snapshot of its own
         (``statement_snapshots``): for a read of one statement, or whose statements may see
-        different moments (holdings: a page and the account's total)."""
+        different moments (holdings: an empty page and the account's total)."""
         return await self._run(lambda conn: query(conn, *args, **kwargs), each_statement=True)
 
     async def _run(self, read: Callable[[Connection], T], *, each_statement: bool) -> T:

@@ -64,18 +64,20 @@ def holdings(conn: Connection, account_id: str, *, status: BlockStatus, after: i
     """The blocks ``account_id`` holds (or has retired) in serial order, after serial ``after``,
     and the total of all of them.
 
-    A page and its total are read in one statement, so they agree. As the pages of a list are
-    read at different times, a transfer committed between two of them shows in the later one.
+    A page that holds blocks is read with its total in one statement, so the two agree. An
+    empty page takes more statements, each its own snapshot. As the pages of a list are read
+    at different times, a transfer committed between two of them shows in the later one.
     """
     held = (account_id, status.value)
     # Serials are never negative: -1 is "from the start".
     rows = driver_rows(conn, _HOLDINGS, (*held, *held, -1 if after is None else after, _fetch(limit)))
     if rows:
-        total = rows[0][-1] or 0  # no totals row: no units
+        total = rows[0][-1] or 0  # NULL only if no totals row; the flush keeps one for every holding
         return {"account": account_id, "status": status.value, "total": int(total), **_holdings_page(rows, limit)}
     if conn.execute(_ACCOUNT_EXISTS, {"id": account_id}).first() is None:
         raise RecordNotFoundError(f"no account {account_id!r}", "account")  # 404 rather than an empty list
-    found = driver_rows(conn, _HOLDINGS_TOTAL, held) if after is not None else []  # past the last page
+    # From the start, an empty page means no units; past the last block, the total stands alone.
+    found = driver_rows(conn, _HOLDINGS_TOTAL, held) if after is not None else []
     total = found[0][0] if found else 0
     return {"account": account_id, "status": status.value, "total": int(total), "items": [], "next": None}
 
