@@ -73,17 +73,14 @@ def holdings(conn: Connection, account_id: str, *, status: BlockStatus, after: i
     rows = driver_rows(conn, _HOLDINGS, (*held, *held, -1 if after is None else after, _fetch(limit)))
     if rows:
         total = rows[0][-1] or 0  # NULL only if no totals row; the flush keeps one for every holding
-        return {"account": account_id, "status": status.value, "total": int(total), **_holdings_page(rows, limit)}
-    if conn.execute(_ACCOUNT_EXISTS, {"id": account_id}).first() is None:
+    elif conn.execute(_ACCOUNT_EXISTS, {"id": account_id}).first() is None:
         raise RecordNotFoundError(f"no account {account_id!r}", "account")  # 404 rather than an empty list
-    # From the start, an empty page means no units; past the last block, the total stands alone.
-    found = driver_rows(conn, _HOLDINGS_TOTAL, held) if after is not None else []
-    total = found[0][0] if found else 0
-    return {"account": account_id, "status": status.value, "total": int(total), "items": [], "next": None}
-
-
-def _holdings_page(rows: list[tuple[Any, ...]], limit: int) -> Row:
-    return _page([_block(r[:-1]) for r in rows], limit, "first")
+    else:
+        # From the start, an empty page means no units; past the last block, the total stands alone.
+        found = driver_rows(conn, _HOLDINGS_TOTAL, held) if after is not None else []
+        total = found[0][0] if found else 0
+    page = _page([_block(r[:-1]) for r in rows], limit, "first")  # the last column is the total
+    return {"account": account_id, "status": status.value, "total": int(total), **page}
 
 
 # The hot reads are built once, with bound parameters: building a statement per request
